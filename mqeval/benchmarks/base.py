@@ -1,0 +1,133 @@
+"""The benchmark plug-in contract.
+
+A benchmark knows its samples, where each image goes in the official layout, and how to score a folder.
+It knows nothing of how images are made: the generation runner calls `samples`, `generation` and `image_path`,
+then `finalize`; `mqeval score` calls `score` on any folder in the official layout.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+from mqeval.config import from_dict
+
+
+@dataclass(frozen=True)
+class Sample:
+    sample_id: str  # stable across runs and benchmark versions; seeds derive from it
+    index: int  # position in the benchmark's global order
+    prompt: str
+    num_images: int = 1
+    negative_prompt: Optional[str] = None
+    input_images: tuple[str, ...] = ()  # paths of conditioning images (editing-style benchmarks)
+    metadata: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable; what the scorer needs
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """A benchmark's sampling protocol. None means: use the model card's default."""
+
+    images_per_prompt: int = 1
+    seed: int = 42
+    guidance_scale: Optional[float] = None
+    num_inference_steps: Optional[int] = None
+    resolution: Optional[int] = None
+    scheduler: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A data file: shipped (path relative to benchmarks/) or downloaded (url pinned to a commit)."""
+
+    sha256: str
+    path: Optional[str] = None
+    url: Optional[str] = None
+    licence: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """benchmarks/<name>.yaml"""
+
+    name: str
+    plugin: str  # registry key of the Benchmark class
+    version: str
+    description: str
+    generation: GenerationSpec = field(default_factory=GenerationSpec)
+    data: dict[str, DataFile] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # checked against the plugin's Options dataclass
+    variant_of: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """What scoring may need beyond the images: backends, endpoints, local weights and data."""
+
+    cache_dir: Optional[Path] = None
+    device: str = "cpu"
+    backend: Optional[str] = None  # detector / VQA backend name
+    judge_base_url: Optional[str] = None
+    judge_model: Optional[str] = None
+    judge_api_key_env: str = "OPENAI_API_KEY"
+    weights_path: Optional[str] = None  # local scorer weights (e.g. Inception, detector)
+    data_dir: Optional[str] = None  # local copy of data that is otherwise downloaded
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    name: str
+    version: str
+    weights: Optional[str] = None  # id or sha256 of the scorer's weights
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class ScoreResult:
+    metrics: dict[str, float]  # flat snake_case keys
+    higher_is_better: dict[str, bool]
+    per_sample: list[dict[str, Any]]  # one record per sample: {"sample_id", <metric>: value, ...}
+    scorer: ScorerInfo
+    warnings: list[str] = field(default_factory=list)  # e.g. unparseable judge answers: counted, never dropped
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    pass
+
+
+class Benchmark(ABC):
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, spec: BenchmarkSpec):
+        self.spec = spec
+        self.options = from_dict(self.Options, spec.options, f"{spec.name}.options")
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def generation(self) -> GenerationSpec:
+        return self.spec.generation
+
+    @abstractmethod
+    def samples(self, data_dir: Optional[Path] = None) -> list[Sample]:
+        """All samples in their global order."""
+
+    @abstractmethod
+    def image_path(self, out_dir: Path, sample: Sample, image_index: int) -> Path:
+        """Where image `image_index` of `sample` goes, in the official layout."""
+
+    def finalize(self, out_dir: Path, samples: list[Sample]) -> None:
+        """Write what the official layout needs besides the images (metadata files, grids). Idempotent."""
+
+    @abstractmethod
+    def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
+        """Score a folder in the official layout."""
+
+    def data_hashes(self) -> dict[str, str]:
+        """sha256 of every data file that determines the samples (recorded with each result)."""
+        return {key: f.sha256 for key, f in self.spec.data.items()}

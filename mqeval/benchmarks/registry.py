@@ -1,0 +1,33 @@
+"""Benchmark plug-ins (Python classes, registered lazily) and benchmark specs (benchmarks/*.yaml)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mqeval.benchmarks.base import Benchmark, BenchmarkSpec
+from mqeval.config import from_dict, load_yaml
+from mqeval.errors import UnknownNameError
+from mqeval.paths import BENCHMARK_SPECS_DIR
+from mqeval.registry import Registry
+
+# Plug-in classes by key; "module:attr" strings keep `mqeval ls` free of heavy imports.
+PLUGINS: Registry[type[Benchmark]] = Registry("benchmark plug-in")
+PLUGINS.register("shapes", "mqeval.benchmarks.shapes.benchmark:ShapesBenchmark")
+
+
+def spec_paths(specs_dir: Path = BENCHMARK_SPECS_DIR) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(specs_dir.glob("*.yaml"))}
+
+
+def load_spec(name: str, specs_dir: Path = BENCHMARK_SPECS_DIR) -> BenchmarkSpec:
+    paths = spec_paths(specs_dir)
+    if name not in paths:
+        raise UnknownNameError("benchmark", name, paths)
+    spec = from_dict(BenchmarkSpec, load_yaml(paths[name]), f"benchmarks/{name}.yaml")
+    if spec.name != name:
+        raise UnknownNameError("benchmark", name, paths) from None
+    return spec
+
+
+def load_benchmark(name: str, specs_dir: Path = BENCHMARK_SPECS_DIR) -> Benchmark:
+    spec = load_spec(name, specs_dir)
+    return PLUGINS.get(spec.plugin)(spec)

@@ -1,0 +1,92 @@
+"""Typed configuration of a MetaQuery model: backbone MLLM -> queries -> connector -> diffusion decoder."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+BackboneFamily = Literal["qwen2_5_vl", "llava_onevision", "causal_lm"]
+DecoderFamily = Literal["sana", "sd15", "pixel"]
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """The multimodal LLM. `model_id` is a hub id or a local folder; `gguf_file` loads a GGUF inside it."""
+
+    family: BackboneFamily
+    model_id: str
+    revision: Optional[str] = None
+    gguf_file: Optional[str] = None
+    tuning: Literal["frozen", "full", "lora"] = "frozen"
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    gradient_checkpointing: bool = False
+
+
+@dataclass(frozen=True)
+class ConditionConfig:
+    """`metaquery`: N learnable queries after the prompt. `last-layer`: last hidden states of the prompt tokens."""
+
+    mode: Literal["metaquery", "last-layer"] = "metaquery"
+    num_queries: int = 256
+    # Prompt tokens beyond this are cut (the official code uses a fixed max length for the caption).
+    max_prompt_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """Enc-Proj: encoder at the MLLM width, then project. Proj-Enc: project, then encode at the decoder width."""
+
+    architecture: Literal["enc-proj", "proj-enc"] = "enc-proj"
+    num_layers: int = 24
+    num_heads: Optional[int] = None  # None -> encoder width / 64
+    mlp_ratio: float = 4.0
+    rope_theta: float = 10000.0
+
+
+@dataclass(frozen=True)
+class PixelDecoderConfig:
+    """A small pixel-space DiT with a rectified-flow objective, for offline experiments (no VAE)."""
+
+    image_size: int = 32
+    patch_size: int = 4
+    width: int = 192
+    depth: int = 6
+    num_heads: int = 6
+    caption_dim: int = 192
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    family: DecoderFamily
+    model_id: Optional[str] = None  # hub id or local folder of a diffusers pipeline (sana, sd15)
+    revision: Optional[str] = None
+    train: bool = False  # fine-tune the decoder's denoiser ("train DiT" in the paper's Table 2)
+    prediction_type: Literal["epsilon", "v_prediction", "flow"] = "epsilon"
+    resolution: int = 512
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    pixel: Optional[PixelDecoderConfig] = None
+
+
+@dataclass(frozen=True)
+class MetaQueryConfig:
+    backbone: BackboneConfig
+    decoder: DecoderConfig
+    condition: ConditionConfig = field(default_factory=ConditionConfig)
+    connector: ConnectorConfig = field(default_factory=ConnectorConfig)
+    # Classifier-free guidance dropout in training: caption -> "" and input images -> black, each with this p.
+    caption_dropout: float = 0.1
+    image_dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Sampling settings. Benchmarks override these with their protocol's values."""
+
+    guidance_scale: float = 7.5
+    image_guidance_scale: float = 1.0
+    num_inference_steps: int = 30
+    scheduler: Literal["default", "dpm-solver", "euler", "ddim", "flow-euler"] = "default"
+    resolution: Optional[int] = None  # None -> decoder.resolution
+    negative_prompt: str = ""
