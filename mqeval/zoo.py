@@ -1,0 +1,93 @@
+"""Model cards (model_zoo/*.yaml): architecture + checkpoint + generation defaults.
+
+A card may name a `base` card and list only what differs; the two are deep-merged before validation.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from mqeval.config import deep_merge, from_dict, load_yaml
+from mqeval.errors import ConfigError, MissingCheckpointError, UnknownNameError
+from mqeval.model.config import GenerationConfig, MetaQueryConfig
+from mqeval.paths import MODEL_ZOO_DIR, REPO_ROOT
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Where the trainable parts' weights come from. No MetaQuery weights were ever released."""
+
+    path: Optional[str] = None  # folder written by save_pretrained; relative paths are from the repo root
+    sha256: Optional[str] = None  # of the folder's model.safetensors
+    source: str = ""  # how a user obtains it (e.g. "train with model_zoo/metaquery-b.train.yaml")
+    random_init: bool = False  # tiny test cards only: seeded random trainable parts, scores are meaningless
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    table: int
+    row: str  # the row's label in results/paper/tableN_*.csv
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    description: str
+    model: MetaQueryConfig
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    paper: tuple[PaperRow, ...] = ()
+    tags: tuple[str, ...] = ()
+    train_config: Optional[str] = None  # model_zoo/<...>.train.yaml that produces the checkpoint
+
+    def checkpoint_dir(self) -> Optional[Path]:
+        if self.checkpoint.path is None:
+            return None
+        path = Path(os.path.expandvars(os.path.expanduser(self.checkpoint.path)))
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    def require_checkpoint(self) -> Optional[Path]:
+        """The checkpoint folder, or None for a random-init card; a clear error when it is missing."""
+        if self.checkpoint.random_init:
+            return None
+        path = self.checkpoint_dir()
+        if path is None or not (path / "config.json").is_file():
+            where = f" at {path}" if path else ""
+            how = self.checkpoint.source or (
+                f"train it with `mqeval train {self.train_config}`" if self.train_config else "train it first"
+            )
+            raise MissingCheckpointError(
+                f"Model '{self.name}' has no checkpoint{where}. No MetaQuery weights were released: {how}, "
+                f"then set `checkpoint.path` in model_zoo/{self.name}.yaml (or pass --checkpoint DIR)."
+            )
+        return path
+
+
+def card_paths(zoo_dir: Path = MODEL_ZOO_DIR) -> dict[str, Path]:
+    return {p.name[: -len(".yaml")]: p for p in sorted(zoo_dir.glob("*.yaml")) if not p.name.endswith(".train.yaml")}
+
+
+def _raw_card(name: str, zoo_dir: Path, seen: tuple[str, ...] = ()) -> dict:
+    paths = card_paths(zoo_dir)
+    if name not in paths:
+        raise UnknownNameError("model", name, paths)
+    if name in seen:
+        raise ConfigError(f"model_zoo: card inheritance loops through {' -> '.join(seen + (name,))}")
+    raw = load_yaml(paths[name])
+    base = raw.pop("base", None)
+    if base is not None:
+        raw = deep_merge(_raw_card(base, zoo_dir, seen + (name,)), raw)
+    raw["name"] = name
+    return raw
+
+
+def load_card(name: str, zoo_dir: Path = MODEL_ZOO_DIR) -> ModelCard:
+    raw = _raw_card(name, zoo_dir)
+    raw.setdefault("description", "")
+    return from_dict(ModelCard, raw, f"model_zoo/{name}.yaml")
+
+
+def card_names(zoo_dir: Path = MODEL_ZOO_DIR) -> list[str]:
+    return sorted(card_paths(zoo_dir))
