@@ -126,7 +126,15 @@ class Benchmark(ABC):
 
     @abstractmethod
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
-        """Score a folder in the official layout."""
+        """Score a folder in the official layout: per-sample records, then `aggregate` over them."""
+
+    # Whether `aggregate` can recompute the metrics from per-sample records alone (False for FID, whose
+    # statistics need every feature vector); reports bootstrap confidence intervals only where it can.
+    aggregatable: ClassVar[bool] = True
+
+    def aggregate(self, per_sample: list[dict[str, Any]]) -> dict[str, float]:
+        """The benchmark's metrics from per-sample records (a pure function: reports call it on resamples)."""
+        raise NotImplementedError(f"{type(self).__name__} does not aggregate from per-sample records")
 
     def data_hashes(self) -> dict[str, str]:
         """sha256 of every data file that determines the samples (recorded with each result)."""
