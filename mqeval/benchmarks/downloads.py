@@ -1,0 +1,172 @@
+"""Data files a benchmark cannot ship: a URL pinned to a commit, a content check, a local-copy override.
+
+`fetch_data_file` resolves one file in this order:
+1. a local copy (`local_dir/<name>`, e.g. from `--data-dir`), checked like a download;
+2. the download cache (`<cache>/downloads/<digest of url>/<name>`), checked again on every use;
+3. a download over HTTPS (stdlib urllib) into the cache, written atomically and checked before it is kept.
+
+The expected content is given as a *digest spec*:
+- "<hex>": a sha256 or a prefix of at least 8 hex digits;
+- "git-blob-sha1:<hex>": the git blob id of the file at the pinned commit (what `git ls-tree` prints), for files
+  whose sha256 nobody could compute before their first download; the verified file's sha256 is recorded;
+- "" (unknown): nothing is known. A download then needs an explicit opt-in (env MQEVAL_TRUST_FIRST_DOWNLOAD=1);
+  the first file's sha256 is recorded in `<cache>/downloads/pins.json` and every later use must match it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from mqeval.errors import DataIntegrityError
+from mqeval.fileio import atomic_path, sha256_file, write_json
+from mqeval.paths import cache_dir
+
+TRUST_ENV = "MQEVAL_TRUST_FIRST_DOWNLOAD"
+OFFLINE_ENVS = ("MQEVAL_OFFLINE", "HF_HUB_OFFLINE")
+GIT_BLOB_PREFIX = "git-blob-sha1:"
+_PINS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    path: Path
+    sha256: str
+    source: str  # "local", "cache" or "download"
+    note: Optional[str] = None  # e.g. "sha256 recorded on first download (no published hash)"
+
+
+def git_blob_sha1(path: str | Path) -> str:
+    """The id git gives a file's content: sha1(b"blob <size>\\0" + content)."""
+    data = Path(path).read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def url_key(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _offline() -> bool:
+    return any(os.environ.get(name, "").strip() not in ("", "0", "false", "False") for name in OFFLINE_ENVS)
+
+
+def _pins_path(root: Path) -> Path:
+    return root / "downloads" / "pins.json"
+
+
+def _read_pins(root: Path) -> dict[str, str]:
+    path = _pins_path(root)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _record_pin(root: Path, url: str, sha256: str) -> None:
+    with _PINS_LOCK:
+        pins = _read_pins(root)
+        pins[url] = sha256
+        write_json(_pins_path(root), pins)
+
+
+def check_digest(path: Path, expected: str, what: str) -> str:
+    """Check `path` against a digest spec; return its full sha256. Raises DataIntegrityError on mismatch."""
+    actual = sha256_file(path)
+    expected = (expected or "").strip().lower()
+    if expected.startswith(GIT_BLOB_PREFIX):
+        want = expected[len(GIT_BLOB_PREFIX):]
+        got = git_blob_sha1(path)
+        if got != want:
+            raise DataIntegrityError(
+                f"{what}: {path} has git blob id {got}, expected {want} (the file at the pinned commit). "
+                "It is corrupt or a different version; delete it and fetch it again."
+            )
+    elif expected:
+        if len(expected) < 8:
+            raise DataIntegrityError(f"{what}: expected sha256 '{expected}' is too short (need >= 8 hex digits)")
+        if not actual.startswith(expected):
+            raise DataIntegrityError(
+                f"{what}: {path} has sha256 {actual}, expected {expected}. "
+                "It is corrupt or a different version; delete it and fetch it again."
+            )
+    return actual
+
+
+def _download(url: str, dest: Path, timeout: float, opener: Callable = urllib.request.urlopen) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "mqeval"})
+    try:
+        with opener(request, timeout=timeout) as response, atomic_path(dest) as tmp:
+            with open(tmp, "wb") as handle:
+                while True:
+                    block = response.read(1 << 20)
+                    if not block:
+                        break
+                    handle.write(block)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise DataIntegrityError(
+            f"Could not download {url}: {exc}. Download it by hand and pass its folder with --data-dir."
+        ) from None
+
+
+def fetch_data_file(
+    name: str,
+    url: Optional[str],
+    expected: str,
+    *,
+    local_dir: Optional[str | Path] = None,
+    cache_root: Optional[Path] = None,
+    what: str = "data file",
+    timeout: float = 120.0,
+    opener: Callable = urllib.request.urlopen,
+) -> Resolved:
+    """Resolve data file `name` (see the module docstring). `expected` is a digest spec."""
+    root = Path(cache_root) if cache_root is not None else cache_dir()
+    expected = (expected or "").strip()
+    pinned = url and _read_pins(root).get(url)
+
+    def verify(path: Path, source: str) -> Resolved:
+        if expected:
+            sha = check_digest(path, expected, what)
+            note = None
+            if expected.lower().startswith(GIT_BLOB_PREFIX) and url:
+                _record_pin(root, url, sha)
+                note = f"verified by git blob id; sha256 {sha}"
+            return Resolved(path, sha, source, note)
+        if pinned:
+            return Resolved(path, check_digest(path, pinned, what), source, "sha256 pinned on first download")
+        sha = sha256_file(path)
+        if url:
+            _record_pin(root, url, sha)
+        return Resolved(path, sha, source, f"no published sha256; this copy ({sha}) was trusted and recorded")
+
+    if local_dir is not None:
+        local = Path(local_dir) / name
+        if local.is_file():
+            return verify(local, "local")
+        if url is None:
+            raise DataIntegrityError(f"{what}: {local} not found")
+    if url is None:
+        raise DataIntegrityError(f"{what}: no URL and no local copy given (pass --data-dir)")
+    cached = root / "downloads" / url_key(url) / name
+    if cached.is_file():
+        return verify(cached, "cache")
+    if _offline():
+        raise DataIntegrityError(
+            f"{what}: {name} is not in the cache and downloads are disabled (offline mode). "
+            f"Fetch {url} and pass its folder with --data-dir."
+        )
+    if not expected and not pinned and os.environ.get(TRUST_ENV) != "1":
+        raise DataIntegrityError(
+            f"{what}: {url} has no published sha256, so mqeval will not trust a download silently. "
+            f"Set {TRUST_ENV}=1 to accept and record the first download, or download it yourself and pass "
+            "its folder with --data-dir."
+        )
+    _download(url, cached, timeout, opener)
+    try:
+        return verify(cached, "download")
+    except DataIntegrityError:
+        cached.unlink(missing_ok=True)
+        raise
