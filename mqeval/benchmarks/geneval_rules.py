@@ -1,0 +1,194 @@
+"""GenEval's correctness rules over detections, independent of the detector that produced them.
+
+Follows djghosh13/geneval @ af4902f (`evaluation/evaluate_images.py`, `evaluation/summary_scores.py`):
+- keep detections with score strictly above 0.3 (0.9 when the prompt's tag is "counting"), at most 16 per class,
+  highest score first, no NMS;
+- include clauses (AND): the top-`count` detections of the class must exist; with a colour, at least `count` of them
+  must be classified as that colour; with a position, each of them must hold the relation to every object that
+  satisfied the referenced include clause (a referenced clause that failed makes the position clause fail);
+- exclude clauses (OR): `count` or more kept detections of the class fail the image;
+- score: per task, the mean correctness over images; overall, the unweighted mean of the task means.
+
+The same code judges the analytic shapes detector and a learned COCO detector; only the detections and the colour
+classifier differ.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+TASKS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
+RELATIONS = ("left of", "right of", "above", "below")
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: str
+    score: float
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+    mask: Optional[np.ndarray] = None  # HxW bool instance mask, if the detector gives one
+    color: Optional[str] = None  # colour name, if the detector already knows it
+
+
+@dataclass(frozen=True)
+class GenEvalThresholds:
+    score: float = 0.3
+    counting_score: float = 0.9
+    max_objects: int = 16
+    position_margin: float = 0.1
+
+
+@dataclass(frozen=True)
+class ImageJudgement:
+    correct: bool
+    reason: str  # empty when correct; one line per failed clause otherwise
+    failed_clause: Optional[dict[str, Any]]  # the first clause that failed (a copy of the metadata clause)
+    failure_kind: Optional[str] = None  # "missing" | "color" | "position" | "excluded" for failed_clause
+
+
+# A colour classifier gets the image (None when the caller has no image), the detections kept for one include
+# clause (best first) and that clause's class name; it returns one colour name per detection. GenEval's is CLIP
+# zero-shot on the masked crop; the shapes benchmark reads the colour its analytic detector measured.
+ColorClassifier = Callable[[Any, Sequence[Detection], str], list[str]]
+
+
+def colors_from_detections(image: Any, detections: Sequence[Detection], classname: str) -> list[str]:
+    """The default classifier: the colour each detection already carries."""
+    missing = [d for d in detections if d.color is None]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} '{classname}' detection(s) carry no colour; pass a color_classifier to evaluate_image"
+        )
+    return [d.color for d in detections]  # type: ignore[misc]
+
+
+def select_detections(
+    detections: Iterable[Detection], tag: str, thresholds: GenEvalThresholds = GenEvalThresholds()
+) -> dict[str, list[Detection]]:
+    """Per class: detections above the task's score threshold, best first, at most `max_objects`."""
+    cutoff = thresholds.counting_score if tag == "counting" else thresholds.score
+    by_class: dict[str, list[Detection]] = {}
+    for det in detections:
+        if det.score > cutoff:
+            by_class.setdefault(det.label, []).append(det)
+    # Ties keep the detector's order (the reference code's argsort leaves their order unspecified).
+    return {
+        label: sorted(dets, key=lambda d: -d.score)[: thresholds.max_objects] for label, dets in by_class.items()
+    }
+
+
+def relative_position(
+    box_a: Sequence[float], box_b: Sequence[float], margin: float = GenEvalThresholds.position_margin
+) -> set[str]:
+    """Relations of box A relative to box B (GenEval's rule: centre offset shrunk by margin x summed sizes)."""
+    ax0, ay0, ax1, ay1 = (float(v) for v in box_a[:4])
+    bx0, by0, bx1, by1 = (float(v) for v in box_b[:4])
+    offset = ((ax0 + ax1) / 2 - (bx0 + bx1) / 2, (ay0 + ay1) / 2 - (by0 + by1) / 2)
+    sizes = (abs(ax1 - ax0) + abs(bx1 - bx0), abs(ay1 - ay0) + abs(by1 - by0))
+    shrunk = [math.copysign(max(abs(o) - margin * s, 0.0), o) for o, s in zip(offset, sizes)]
+    if all(abs(v) < 1e-3 for v in shrunk):
+        return set()
+    norm = math.hypot(*offset)  # of the unshrunk offset, as in the reference code
+    dx, dy = shrunk[0] / norm, shrunk[1] / norm
+    relations = set()
+    if dx < -0.5:
+        relations.add("left of")
+    if dx > 0.5:
+        relations.add("right of")
+    if dy < -0.5:
+        relations.add("above")
+    if dy > 0.5:
+        relations.add("below")
+    return relations
+
+
+def evaluate_image(
+    metadata: dict[str, Any],
+    detections: Sequence[Detection],
+    *,
+    color_classifier: Optional[ColorClassifier] = None,
+    thresholds: GenEvalThresholds = GenEvalThresholds(),
+    image: Any = None,
+) -> ImageJudgement:
+    """Judge one image against one GenEval metadata line. `image` is only handed to the colour classifier."""
+    classify = color_classifier or colors_from_detections
+    kept = select_detections(detections, metadata["tag"], thresholds)
+    reasons: list[str] = []
+    first_failure: Optional[tuple[dict[str, Any], str]] = None
+    groups: list[Optional[list[Detection]]] = []  # per include clause: its objects if it was satisfied
+
+    def fail(clause: dict[str, Any], kind: str, why: str) -> None:
+        nonlocal first_failure
+        reasons.append(why)
+        if first_failure is None:
+            first_failure = (dict(clause), kind)
+
+    for clause in metadata.get("include", []):
+        name, count = clause["class"], int(clause["count"])
+        found = kept.get(name, [])[:count]
+        ok = True
+        if len(found) < count:
+            ok = False
+            fail(clause, "missing", f"expected at least {count} {name}, found {len(found)}")
+        else:
+            if "color" in clause:
+                colors = list(classify(image, found, name))
+                hits = colors.count(clause["color"])
+                if hits < count:
+                    ok = False
+                    seen = ", ".join(f"{colors.count(c)} {c}" for c in sorted(set(colors)))
+                    fail(clause, "color", f"expected {count} {clause['color']} {name}, found {hits} ({seen})")
+            if ok and "position" in clause:
+                relation, target = clause["position"]
+                targets = groups[target] if target < len(groups) else None
+                if targets is None:
+                    ok = False
+                    fail(clause, "position", f"no satisfied target for {name} to be {relation}")
+                else:
+                    for obj in found:
+                        bad = next(
+                            (
+                                rels
+                                for t in targets
+                                if relation
+                                not in (rels := relative_position(obj.box, t.box, thresholds.position_margin))
+                            ),
+                            None,
+                        )
+                        if bad is not None:
+                            ok = False
+                            actual = " and ".join(sorted(bad)) or "no clear relation to"
+                            fail(clause, "position", f"expected {name} {relation} target, found {actual} target")
+                            break
+        groups.append(found if ok else None)
+
+    for clause in metadata.get("exclude", []):
+        name, count = clause["class"], int(clause["count"])
+        have = len(kept.get(name, []))
+        if have >= count:
+            fail(clause, "excluded", f"expected fewer than {count} {name}, found {have}")
+
+    if first_failure is None:
+        return ImageJudgement(True, "", None, None)
+    return ImageJudgement(False, "\n".join(reasons), first_failure[0], first_failure[1])
+
+
+def aggregate_geneval(records: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """Per-task mean correctness over image records ({'tag', 'correct'}), and their unweighted mean 'overall'.
+
+    Tasks come out in GenEval's order, unknown tags after them in order of appearance; tasks without images are
+    absent (the official summary averages over the tags it sees).
+    """
+    totals: dict[str, list[int]] = {}
+    for rec in records:
+        bucket = totals.setdefault(str(rec["tag"]), [0, 0])
+        bucket[0] += int(bool(rec["correct"]))
+        bucket[1] += 1
+    order = [t for t in TASKS if t in totals] + [t for t in totals if t not in TASKS]
+    metrics = {tag: totals[tag][0] / totals[tag][1] for tag in order}
+    if metrics:
+        metrics["overall"] = sum(metrics.values()) / len(metrics)
+    return metrics

@@ -1,0 +1,1 @@
+"""The shapes world: a tiny offline GenEval over coloured geometric shapes, scored by an analytic detector."""
