@@ -22,11 +22,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from mqeval.errors import DataIntegrityError
 from mqeval.fileio import atomic_path, sha256_file, write_json
 from mqeval.paths import cache_dir
+
+if TYPE_CHECKING:
+    from mqeval.benchmarks.base import DataFile
 
 TRUST_ENV = "MQEVAL_TRUST_FIRST_DOWNLOAD"
 OFFLINE_ENVS = ("MQEVAL_OFFLINE", "HF_HUB_OFFLINE")
@@ -170,3 +173,27 @@ def fetch_data_file(
     except DataIntegrityError:
         cached.unlink(missing_ok=True)
         raise
+
+
+def resolve_data_file(
+    data_file: "DataFile",
+    key: str,
+    *,
+    local_dir: Optional[str | Path] = None,
+    cache_root: Optional[Path] = None,
+    specs_dir: Optional[Path] = None,
+) -> Resolved:
+    """Resolve one entry of a BenchmarkSpec's `data`: shipped (`path`, relative to benchmarks/) or downloaded."""
+    if data_file.path is not None:
+        from mqeval.paths import BENCHMARK_SPECS_DIR
+
+        path = (specs_dir or BENCHMARK_SPECS_DIR) / data_file.path
+        if not path.is_file():
+            raise DataIntegrityError(f"data file '{key}': shipped file {path} is missing; reinstall mqeval")
+        return Resolved(path, check_digest(path, data_file.sha256, f"data file '{key}'"), "shipped")
+    if data_file.url is None:
+        raise DataIntegrityError(f"data file '{key}' has neither a path nor a url")
+    name = data_file.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+    return fetch_data_file(
+        name, data_file.url, data_file.sha256, local_dir=local_dir, cache_root=cache_root, what=f"data file '{key}'"
+    )

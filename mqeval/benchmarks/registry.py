@@ -12,6 +12,8 @@ from mqeval.registry import Registry
 # Plug-in classes by key; "module:attr" strings keep `mqeval ls` free of heavy imports.
 PLUGINS: Registry[type[Benchmark]] = Registry("benchmark plug-in")
 PLUGINS.register("shapes", "mqeval.benchmarks.shapes.benchmark:ShapesBenchmark")
+PLUGINS.register("wise", "mqeval.benchmarks.wise.benchmark:WiseBenchmark")
+PLUGINS.register("geneval", "mqeval.benchmarks.geneval:GenEvalBenchmark")
 
 
 def spec_paths(specs_dir: Path = BENCHMARK_SPECS_DIR) -> dict[str, Path]:
