@@ -1,0 +1,113 @@
+"""Pictures written next to a report: ablation bar charts with their intervals, and image grids across models."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional, Sequence
+
+from mqeval.fileio import atomic_path
+from mqeval.reports.paper_table import TableReport
+from mqeval.reports.runs import Run
+
+
+def ablation_bars(report: TableReport, out_path: Path) -> Optional[Path]:
+    """One panel per metric: measured bars with 95% CI whiskers, published values as black ticks."""
+    data = report.data
+    if not len(data) or "column" not in data:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = list(dict.fromkeys(data["column"]))
+    rows = list(report.frame.index)
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2), squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        part = data[data["column"] == column]
+        title = part["title"].iloc[0]
+        up = bool(part["higher_is_better"].iloc[0])
+        measured = part[part["status"] == "measured"] if "status" in part else part
+        first_variant = measured["variant"].iloc[0] if len(measured) and "variant" in measured else None
+        if first_variant is not None:
+            measured = measured[measured["variant"] == first_variant]
+        xs = range(len(rows))
+        values, lows, highs = [], [], []
+        for label in rows:
+            hit = measured[measured["row"] == label]
+            value = float(hit["measured"].iloc[0]) if len(hit) else math.nan
+            lo = hit["ci_low"].iloc[0] if len(hit) and hit["ci_low"].notna().iloc[0] else value
+            hi = hit["ci_high"].iloc[0] if len(hit) and hit["ci_high"].notna().iloc[0] else value
+            values.append(value)
+            lows.append(value - float(lo))
+            highs.append(float(hi) - value)
+        ax.bar(xs, values, yerr=[lows, highs], capsize=3, color="#6b8fc7", label="measured (95% CI)")
+        if "published" in part:
+            pub = [part[part["row"] == label]["published"].iloc[0] if len(part[part["row"] == label]) else math.nan for label in rows]
+            ax.scatter(xs, pub, marker="_", s=300, color="black", zorder=3, label="paper")
+        ax.set_title(f"{title} {'↑' if up else '↓'}", fontsize=9)
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(rows, rotation=35, ha="right", fontsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(report.title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return out_path
+
+
+def image_grid(runs: Sequence[Run], out_path: Path, max_prompts: int = 4, cell: int = 160) -> Optional[Path]:
+    """Rows = the first prompts all runs share, columns = runs (first image of each sample), captioned."""
+    from PIL import Image, ImageDraw
+
+    runs = [r for r in runs if r.samples]
+    if not runs:
+        return None
+    shared = set.intersection(*({s["sample_id"] for s in r.samples} for r in runs))
+    order = [s["sample_id"] for s in runs[0].samples if s["sample_id"] in shared][:max_prompts]
+    if not order:
+        return None
+    label_w, head_h = 220, 28
+    grid = Image.new("RGB", (label_w + cell * len(runs), head_h + cell * len(order)), "white")
+    draw = ImageDraw.Draw(grid)
+    found = 0
+    for j, run in enumerate(runs):
+        draw.text((label_w + j * cell + 4, 4), f"{run.card}"[:26], fill="black")
+        draw.text((label_w + j * cell + 4, 15), f"{run.run_id}"[:26], fill="gray")
+        by_id = {s["sample_id"]: s for s in run.samples}
+        for i, sid in enumerate(order):
+            images = by_id[sid].get("images") or []
+            path = run.path / images[0] if images else None
+            if path is not None and path.is_file():
+                with Image.open(path) as img:
+                    grid.paste(img.convert("RGB").resize((cell, cell)), (label_w + j * cell, head_h + i * cell))
+                found += 1
+            else:
+                draw.text((label_w + j * cell + 4, head_h + i * cell + cell // 2), "no image", fill="red")
+    for i, sid in enumerate(order):
+        prompt = str(next(s for s in runs[0].samples if s["sample_id"] == sid).get("prompt", sid))
+        lines = [prompt[k : k + 34] for k in range(0, min(len(prompt), 34 * 6), 34)]
+        draw.multiline_text((4, head_h + i * cell + 4), "\n".join(lines), fill="black")
+    if not found:
+        return None
+    with atomic_path(out_path) as tmp:
+        grid.save(tmp, format="PNG")
+    return out_path
+
+
+def write_figures(reports: Sequence[TableReport], out_dir: Path, stem: str, ablation_tables: Sequence[str] = ()) -> None:
+    """Bar charts for the named reports and image grids of every report's runs, grouped by benchmark."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for report in reports:
+        if report.name in ablation_tables:
+            path = ablation_bars(report, out_dir / f"{stem}_{report.name}_bars.png")
+            if path:
+                report.figures.append(path)
+        by_benchmark: dict[str, list[Run]] = {}
+        for run in report.runs:
+            by_benchmark.setdefault(run.benchmark_name, []).append(run)
+        for benchmark, runs in sorted(by_benchmark.items()):
+            path = image_grid(runs, out_dir / f"{stem}_{report.name}_{benchmark}_grid.png")
+            if path:
+                report.figures.append(path)

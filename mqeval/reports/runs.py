@@ -1,0 +1,147 @@
+"""Runs as the reports see them: results.json + samples.jsonl of one run folder (schema_version 1).
+
+Reports read only the results store. `read_run` is the one place that reads a run folder; it uses plain json so the
+reports keep working on folders copied from elsewhere, and accepts the store's pandas form where that is at hand.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from mqeval.errors import DataIntegrityError, UserError
+
+
+@dataclass(frozen=True)
+class CompatKey:
+    """What must be equal for two runs' numbers to share a column."""
+
+    benchmark: str
+    version: str
+    prompt_set: str
+    data_sha256: str
+    scorer: str
+    scorer_version: str
+    scorer_weights: str
+
+    def describe_difference(self, other: "CompatKey") -> str:
+        parts = []
+        for field, label in [
+            ("benchmark", "benchmark"),
+            ("version", "benchmark version"),
+            ("prompt_set", "prompt set"),
+            ("data_sha256", "benchmark data (sha256)"),
+            ("scorer", "scorer"),
+            ("scorer_version", "scorer version"),
+            ("scorer_weights", "scorer weights"),
+        ]:
+            mine, theirs = getattr(self, field), getattr(other, field)
+            if mine != theirs:
+                parts.append(f"{label} {mine or '?'} vs {theirs or '?'}")
+        return "; ".join(parts)
+
+    def short(self) -> str:
+        scorer = f"{self.scorer} {self.scorer_version}".strip()
+        return f"{self.benchmark} v{self.version}, {self.prompt_set} prompts, {scorer}"
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    results: dict[str, Any]
+    samples: list[dict[str, Any]]  # per-sample records (samples.jsonl), in file order
+
+    @property
+    def run_id(self) -> str:
+        return str(self.results.get("run_id") or self.path.name)
+
+    @property
+    def created(self) -> str:
+        return str(self.results.get("created") or "")
+
+    @property
+    def benchmark(self) -> dict[str, Any]:
+        return self.results.get("benchmark") or {}
+
+    @property
+    def benchmark_name(self) -> str:
+        return str(self.benchmark.get("name", "?"))
+
+    @property
+    def card(self) -> str:
+        return str((self.results.get("model") or {}).get("card", "?"))
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.results.get("metrics") or {})
+
+    @property
+    def higher_is_better(self) -> dict[str, bool]:
+        return dict(self.results.get("higher_is_better") or {})
+
+    @property
+    def prompt_set(self) -> str:
+        return str(self.benchmark.get("prompt_set") or "original")
+
+    @property
+    def decoder_family(self) -> Optional[str]:
+        config = (self.results.get("model") or {}).get("config") or {}
+        decoder = (config.get("model") or config).get("decoder") or {}
+        if decoder.get("family"):
+            return decoder["family"]
+        try:  # older results without the resolved card: ask the zoo
+            from mqeval.zoo import load_card
+
+            return load_card(self.card).model.decoder.family
+        except UserError:
+            return None
+
+    @property
+    def compat_key(self) -> CompatKey:
+        scorer = self.results.get("scorer") or {}
+        data = self.benchmark.get("data_sha256")
+        data_text = json.dumps(data, sort_keys=True) if isinstance(data, dict) else str(data or "")
+        return CompatKey(
+            self.benchmark_name,
+            str(self.benchmark.get("version", "")),
+            self.prompt_set,
+            data_text,
+            str(scorer.get("name", "")),
+            str(scorer.get("version", "")),
+            str(scorer.get("weights") or ""),
+        )
+
+
+def read_run(path: str | Path) -> Run:
+    path = Path(path)
+    results_path = path / "results.json"
+    if not results_path.is_file():
+        raise UserError(f"{path} is not a run folder (no results.json)")
+    try:
+        results = json.loads(results_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataIntegrityError(f"{results_path} is not valid JSON: {exc}") from None
+    samples = []
+    samples_path = path / "samples.jsonl"
+    if samples_path.is_file():
+        for number, line in enumerate(samples_path.read_text().splitlines(), 1):
+            if line.strip():
+                try:
+                    samples.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DataIntegrityError(f"{samples_path}:{number} is not valid JSON: {exc}") from None
+    return Run(path, results, samples)
+
+
+def find_runs(roots: Iterable[str | Path]) -> list[Run]:
+    """Every run folder at or under the given paths (a folder holding results.json is one run), sorted by path."""
+    found: dict[Path, Run] = {}
+    for root in roots:
+        root = Path(root)
+        if not root.exists():
+            raise UserError(f"No such runs folder: {root}")
+        folders = [root] if (root / "results.json").is_file() else sorted(p.parent for p in root.rglob("results.json"))
+        for folder in folders:
+            found.setdefault(folder.resolve(), read_run(folder))
+    return [found[k] for k in sorted(found)]
