@@ -1,0 +1,1 @@
+"""The results store: one run = one folder with results.json + samples.jsonl (schema: mqeval.results.schema)."""

@@ -1,0 +1,184 @@
+"""generate(): write every image of a benchmark run, sharded across processes, resumable, atomically.
+
+Steps (every rank runs them; `barrier` keeps them in step):
+1. plan one job per image in the global order; seeds from (global seed, sample id, image index) only;
+2. check the folder's manifest (refuse to mix configurations), then the main rank writes it;
+3. every rank scans which images are already finished and valid, then a barrier (nobody writes before all scanned);
+4. cut fixed batches from the global order, keep those with a missing image, rank r takes pending batch k if
+   k % world == r (see mqeval.generation.jobs for why);
+5. run the pipeline with one torch.Generator per image, save missing images to a temporary name and rename;
+6. barrier; the main rank checks that every image is there and calls benchmark.finalize.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from mqeval.benchmarks.base import Benchmark, Sample
+from mqeval.fileio import atomic_path
+from mqeval.generation.distributed import ProcessGroup
+from mqeval.generation.jobs import ImageJob, is_valid_image, make_batches, plan_jobs, shard
+from mqeval.generation.manifest import MANIFEST_NAME, check_manifest, write_manifest
+from mqeval.generation.settings import GenerationSettings
+
+IMAGES_DIRNAME = "images"
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    images_dir: Path
+    num_images: int  # images of the whole run
+    num_pending: int  # images missing or invalid when the run started (all ranks)
+    num_written: int  # images this rank wrote
+    seconds: float
+    rank: int
+    world_size: int
+
+
+def images_dir_of(run_dir: Path) -> Path:
+    return Path(run_dir) / IMAGES_DIRNAME
+
+
+def generate(
+    benchmark: Benchmark,
+    samples: Sequence[Sample],
+    model_or_pipeline: Any,
+    settings: GenerationSettings,
+    out_dir: Path,
+    *,
+    batch_size: int = 1,
+    group: Optional[ProcessGroup] = None,
+    progress: bool = True,
+    fingerprint: Optional[dict[str, Any]] = None,
+    overwrite: bool = False,
+) -> GenerationReport:
+    """Generate the images of `samples` into `out_dir/images` in the benchmark's layout.
+
+    `model_or_pipeline` is a MetaQuery module (wrapped in MetaQueryPipeline) or any callable with the pipeline's
+    signature. `fingerprint` (what determines the images) is stored in out_dir/generation.json; a rerun with a
+    different fingerprint is refused unless `overwrite`, which deletes the old images first.
+    """
+    start = time.perf_counter()
+    group = group or ProcessGroup("cpu")
+    out_dir = Path(out_dir)
+    images_dir = images_dir_of(out_dir)
+    pipeline = _as_pipeline(model_or_pipeline)
+    jobs = plan_jobs(benchmark, samples, settings, images_dir)
+    size = (settings.resolution, settings.resolution)
+
+    if fingerprint is not None and not overwrite:
+        check_manifest(out_dir, fingerprint)
+    group.barrier()
+    if group.is_main:
+        if overwrite:
+            shutil.rmtree(images_dir, ignore_errors=True)
+            (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+        if fingerprint is not None:
+            write_manifest(out_dir, fingerprint)
+    group.barrier()
+    finished = {job.path for job in jobs if is_valid_image(job.path, size)}
+    group.barrier()
+
+    pending = [batch for batch in make_batches(jobs, batch_size) if any(j.path not in finished for j in batch)]
+    mine = shard(pending, group.rank, group.world_size)
+    num_written = _run(pipeline, mine, settings, finished, size, group, progress)
+
+    group.barrier()
+    if group.is_main:
+        missing = [str(job.path) for job in jobs if not is_valid_image(job.path, size)]
+        if missing:
+            raise RuntimeError(f"{len(missing)} images are missing after generation, e.g. {missing[0]}")
+        benchmark.finalize(images_dir, list(samples))
+    return GenerationReport(
+        images_dir=images_dir,
+        num_images=len(jobs),
+        num_pending=len(jobs) - len(finished),
+        num_written=num_written,
+        seconds=time.perf_counter() - start,
+        rank=group.rank,
+        world_size=group.world_size,
+    )
+
+
+def _run(
+    pipeline: Callable,
+    batches: list[list[ImageJob]],
+    settings: GenerationSettings,
+    finished: set[Path],
+    size: tuple[int, int],
+    group: ProcessGroup,
+    progress: bool,
+) -> int:
+    from tqdm.auto import tqdm
+
+    desc = "generating" if group.world_size == 1 else f"generating (rank 0's share of {group.world_size})"
+    total = sum(len(b) for b in batches)
+    written = 0
+    with tqdm(total=total, desc=desc, unit="img", disable=not (progress and group.is_main)) as bar:
+        for batch in batches:
+            images = _generate_batch(pipeline, batch, settings)
+            for job, image in zip(batch, images):
+                if image.size != size:
+                    raise RuntimeError(f"the pipeline returned a {image.size} image, expected {size}")
+                if job.path not in finished:  # images of the batch that were already valid stay untouched
+                    save_png(image, job.path)
+                    written += 1
+            bar.update(len(batch))
+    return written
+
+
+def _generate_batch(pipeline: Callable, batch: list[ImageJob], settings: GenerationSettings) -> list:
+    import torch
+
+    negatives = [
+        j.sample.negative_prompt if j.sample.negative_prompt is not None else settings.negative_prompt for j in batch
+    ]
+    input_images = None
+    if any(j.sample.input_images for j in batch):
+        input_images = [[_open_rgb(p) for p in j.sample.input_images] for j in batch]
+    # CPU generators: the initial noise is then the same on every device type.
+    generators = [torch.Generator(device="cpu").manual_seed(j.seed) for j in batch]
+    with torch.inference_mode():
+        output = pipeline(
+            [j.sample.prompt for j in batch],
+            negative_prompts=negatives if any(negatives) else None,
+            input_images=input_images,
+            generators=generators,
+            guidance_scale=settings.guidance_scale,
+            image_guidance_scale=settings.image_guidance_scale,
+            num_inference_steps=settings.num_inference_steps,
+            scheduler=settings.scheduler,
+            resolution=settings.resolution,
+        )
+    images = list(output.images)
+    if len(images) != len(batch):
+        raise RuntimeError(f"the pipeline returned {len(images)} images for a batch of {len(batch)}")
+    return images
+
+
+def save_png(image, path: Path) -> None:
+    """Write to a temporary name beside `path`, then rename: a killed run never leaves a half-written PNG."""
+    with atomic_path(path) as tmp:
+        image.convert("RGB").save(tmp, format="PNG")
+
+
+def _open_rgb(path: str):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _as_pipeline(obj: Any) -> Callable:
+    import torch
+
+    if isinstance(obj, torch.nn.Module):
+        from mqeval.model.pipeline import MetaQueryPipeline
+
+        return MetaQueryPipeline(obj)
+    if not callable(obj):
+        raise TypeError(f"expected a MetaQuery model or a pipeline, got {type(obj).__name__}")
+    return obj

@@ -1,0 +1,233 @@
+"""One benchmark run: resolve (card, benchmark, samples, settings) -> generate images -> score -> record.
+
+The CLI is a thin layer over these functions. Heavy imports (torch, the model) happen only in `generate_images`.
+Images go to <run>/images in the benchmark's layout; results.json + samples.jsonl to <run>/.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScoreResult
+from mqeval.benchmarks.registry import load_benchmark
+from mqeval.config import to_dict
+from mqeval.environment import collect_environment
+from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError
+from mqeval.fileio import sha256_file
+from mqeval.generation.jobs import sample_seeds
+from mqeval.generation.manifest import read_manifest
+from mqeval.generation.settings import GenerationSettings, SettingOverrides, resolve_settings
+from mqeval.results.schema import (
+    SCHEMA_VERSION, BenchmarkRecord, EnvironmentRecord, ModelRecord, RunRecord, ScorerRecord,
+)
+from mqeval.results.store import new_run_id, sample_rows, utc_now, write_run
+from mqeval.zoo import ModelCard, load_card
+
+RUNS_DIR = Path("runs")
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything that determines a run's images, resolved before any model is loaded."""
+
+    card: ModelCard
+    benchmark: Benchmark
+    samples: list[Sample]
+    num_available: int  # samples in the benchmark before --limit
+    limit: Optional[int]
+    settings: GenerationSettings
+    checkpoint: Optional[Path]  # None for random-init cards
+    overrides: SettingOverrides
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What the images depend on; stored in generation.json so that a resume never mixes configurations."""
+        return {
+            "benchmark": {"name": self.benchmark.name, "version": self.benchmark.spec.version,
+                          "data_sha256": self.benchmark.data_hashes()},
+            "model": {"card": self.card.name, "config": to_dict(self.card.model),
+                      "checkpoint_sha256": checkpoint_sha256(self.checkpoint)},
+            "settings": to_dict(self.settings),
+        }
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.card.checkpoint.random_init:
+            out.append(f"model '{self.card.name}' has random weights (random_init card): its scores are meaningless")
+        if self.limit is not None and len(self.samples) < self.num_available:
+            out.append(f"--limit {self.limit}: {len(self.samples)} of {self.num_available} samples; "
+                       "not comparable with full-benchmark numbers")
+        if self.overrides.describe():
+            out.append(f"sampling settings differ from the benchmark protocol: {', '.join(self.overrides.describe())}")
+        return out
+
+
+def default_run_dir(benchmark: str, model: str) -> Path:
+    return RUNS_DIR / benchmark / model
+
+
+def checkpoint_sha256(checkpoint: Optional[Path]) -> Optional[str]:
+    if checkpoint is None:
+        return None
+    weights = checkpoint / "model.safetensors"
+    return sha256_file(weights) if weights.is_file() else None
+
+
+def resolve_checkpoint(card: ModelCard, override: Optional[Path]) -> Optional[Path]:
+    """--checkpoint DIR wins; else the card's (None for random_init cards); a clear error when it is missing."""
+    if override is not None:
+        override = Path(override)
+        if not (override / "config.json").is_file():
+            raise MissingCheckpointError(f"--checkpoint {override} is not a checkpoint folder (no config.json there)")
+        return override
+    path = card.require_checkpoint()
+    if path is not None and card.checkpoint.sha256:
+        actual = checkpoint_sha256(path)
+        if actual is None or not actual.startswith(card.checkpoint.sha256.lower()):
+            raise DataIntegrityError(
+                f"{path}/model.safetensors has sha256 {actual}, but model_zoo/{card.name}.yaml pins "
+                f"{card.checkpoint.sha256}"
+            )
+    return path
+
+
+def select_samples(benchmark: Benchmark, limit: Optional[int], data_dir: Optional[str]) -> tuple[list[Sample], int]:
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    samples = benchmark.samples(Path(data_dir) if data_dir else None)
+    return (samples[:limit] if limit is not None else samples), len(samples)
+
+
+def plan_run(
+    benchmark_name: str,
+    model_name: str,
+    *,
+    limit: Optional[int] = None,
+    data_dir: Optional[str] = None,
+    checkpoint: Optional[Path] = None,
+    overrides: SettingOverrides = SettingOverrides(),
+) -> RunPlan:
+    card = load_card(model_name)
+    benchmark = load_benchmark(benchmark_name)
+    ckpt = resolve_checkpoint(card, checkpoint)
+    samples, total = select_samples(benchmark, limit, data_dir)
+    settings = resolve_settings(card, benchmark.generation, overrides)
+    return RunPlan(card, benchmark, samples, total, limit, settings, ckpt, overrides)
+
+
+def generate_images(
+    plan: RunPlan, run_dir: Path, *, device: str = "cpu", batch_size: int = 1, overwrite: bool = False,
+    progress: bool = True,
+):
+    """Load the model on this process's device and write the run's images (see mqeval.generation.runner)."""
+    from mqeval.generation.distributed import ProcessGroup
+    from mqeval.generation.runner import generate
+    from mqeval.model.loading import load_model
+
+    group = ProcessGroup(device)
+    model = load_model(plan.card, checkpoint=plan.checkpoint, device=group.device)
+    model.eval()
+    return generate(
+        plan.benchmark, plan.samples, model, plan.settings, run_dir, batch_size=batch_size, group=group,
+        progress=progress, fingerprint=plan.fingerprint(), overwrite=overwrite,
+    )
+
+
+def score_images(
+    benchmark: Benchmark, samples: list[Sample], images_dir: Path, options: ScoreOptions
+) -> ScoreResult:
+    missing = [
+        str(path) for s in samples for path in _image_paths(benchmark, images_dir, s, None) if not path.is_file()
+    ]
+    if missing:
+        raise DataIntegrityError(
+            f"{len(missing)} image(s) of {benchmark.name} are missing under {images_dir}, e.g. {missing[0]}; "
+            "generate them first (`mqeval generate`) or pass the folder that holds the official layout"
+        )
+    return benchmark.score(images_dir, samples, options)
+
+
+def _image_paths(benchmark: Benchmark, images_dir: Path, sample: Sample, settings: Optional[GenerationSettings]):
+    count = (settings or benchmark.generation).images_per_prompt
+    return [Path(benchmark.image_path(images_dir, sample, j)) for j in range(count)]
+
+
+def record_run(
+    run_dir: Path,
+    benchmark: Benchmark,
+    samples: list[Sample],
+    num_available: int,
+    limit: Optional[int],
+    result: ScoreResult,
+    images_dir: Path,
+    *,
+    model: ModelRecord,
+    settings: Optional[GenerationSettings],
+    batch_size: Optional[int],
+    device: str,
+    num_processes: int,
+    warnings: list[str],
+) -> tuple[RunRecord, Path]:
+    """Write results.json + samples.jsonl into `run_dir`."""
+    run_dir = Path(run_dir)
+    spec = benchmark.spec
+    generation = None
+    if settings is not None:
+        generation = {**to_dict(settings), "batch_size": batch_size}
+    record = RunRecord(
+        schema_version=SCHEMA_VERSION,
+        run_id=new_run_id(),
+        created=utc_now(),
+        benchmark=BenchmarkRecord(
+            name=spec.name, version=spec.version, variant_of=spec.variant_of,
+            prompt_set=getattr(benchmark.options, "prompt_set", None), data_sha256=benchmark.data_hashes(),
+            num_samples=len(samples), limit=limit if limit is not None and limit < num_available else None,
+        ),
+        model=model,
+        generation=generation,
+        scorer=ScorerRecord(name=result.scorer.name, version=result.scorer.version, weights=result.scorer.weights,
+                            notes=tuple(result.scorer.notes)),
+        metrics={k: float(v) for k, v in result.metrics.items()},
+        higher_is_better=dict(result.higher_is_better),
+        environment=EnvironmentRecord(**collect_environment(device, num_processes)),
+        warnings=tuple(warnings) + tuple(result.warnings),
+    )
+    seeds = [sample_seeds(s, settings) if settings else [] for s in samples]
+    images = [[_relative(p, run_dir) for p in _image_paths(benchmark, images_dir, s, settings)] for s in samples]
+    path = write_run(run_dir, record, sample_rows(samples, seeds, images, result.per_sample))
+    return record, path
+
+
+def model_record(
+    card: Optional[ModelCard], checkpoint: Optional[Path], checkpoint_sha: Optional[str] = None
+) -> ModelRecord:
+    """The results' `model` entry; `checkpoint_sha` when known from a manifest instead of the folder."""
+    return ModelRecord(
+        card=card.name if card else None,
+        config=to_dict(card) if card else None,
+        random_init=bool(card and card.checkpoint.random_init),
+        checkpoint=str(checkpoint) if checkpoint else None,
+        checkpoint_sha256=checkpoint_sha or checkpoint_sha256(checkpoint),
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def settings_from_manifest(run_dir: Path) -> Optional[GenerationSettings]:
+    """The settings a folder's images were generated with, if mqeval generated them."""
+    from mqeval.config import from_dict
+
+    manifest = read_manifest(run_dir)
+    if not manifest or "settings" not in manifest:
+        return None
+    return from_dict(GenerationSettings, manifest["settings"], f"{run_dir}/generation.json settings")
+
+
+def warn(message: str) -> None:
+    print(f"WARNING: {message}", file=sys.stderr)
