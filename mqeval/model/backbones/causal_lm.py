@@ -1,0 +1,49 @@
+"""Any causal language model (text only), from a folder, a hub id, or a GGUF file (`gguf_file=`)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from mqeval.model.backbones.base import Backbone, text_position_ids
+from mqeval.model.config import BackboneConfig
+from mqeval.model.hub import resolve_model_path
+
+
+class CausalLMBackbone(Backbone):
+    family = "causal_lm"
+    supports_images = False
+
+    def __init__(self, config: BackboneConfig, dtype: torch.dtype | None = None):
+        super().__init__(config)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = resolve_model_path(config.model_id, config.revision, "backbone")
+        common: dict[str, Any] = {"revision": config.revision} if config.revision and path == config.model_id else {}
+        if config.gguf_file:  # transformers dequantizes GGUF tensors on load; no pickle involved
+            common["gguf_file"] = config.gguf_file
+        self.tokenizer = AutoTokenizer.from_pretrained(path, **common)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        weights = {} if config.gguf_file else {"use_safetensors": True}
+        self.model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=self.weights_dtype(dtype), **common, **weights
+        )
+        self.setup_tuning()
+
+    def render(self, prompt: str, num_images: int) -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            messages = [{"role": "user", "content": prompt}]
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return prompt
+
+    def encode_inputs(self, texts: list[str], images: list[list[Any]]) -> dict[str, torch.Tensor]:
+        return dict(self.tokenizer(texts, padding=True, add_special_tokens=False, return_tensors="pt"))
+
+    def run(self, input_ids, inputs_embeds, attention_mask, extras) -> torch.Tensor:
+        out = self.model.base_model(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask.long(),
+            position_ids=text_position_ids(attention_mask), use_cache=False,
+        )
+        return out.last_hidden_state

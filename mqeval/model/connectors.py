@@ -1,0 +1,141 @@
+"""Connectors from MLLM hidden states to the decoder's caption space.
+
+Both are built around a bidirectional Qwen2-style encoder: pre-RMSNorm blocks, rotary position embedding over the
+token positions, RMSNorm on queries and keys (QK-norm), SwiGLU MLP of 4x width. Enc-Proj encodes at the MLLM width
+and then projects (Linear -> GELU(tanh) -> Linear -> RMSNorm); Proj-Enc projects first and encodes at the decoder
+width.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mqeval.errors import ConfigError
+from mqeval.model.config import ConnectorConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (self.weight * x).to(dtype)
+
+
+def rotary_cos_sin(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin of shape [B, L, head_dim] for integer positions [B, L] (rotate-half convention)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim))
+    angles = positions.float()[..., None] * inv_freq
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x: [B, H, L, D]; cos/sin: [B, L, D]."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    cos, sin = cos[:, None].to(x.dtype), sin[:, None].to(x.dtype)
+    return x * cos + rotated * sin
+
+
+class EncoderAttention(nn.Module):
+    def __init__(self, width: int, num_heads: int):
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, width // num_heads
+        self.q_proj = nn.Linear(width, width, bias=True)
+        self.k_proj = nn.Linear(width, width, bias=True)
+        self.v_proj = nn.Linear(width, width, bias=True)
+        self.o_proj = nn.Linear(width, width, bias=False)
+        self.q_norm = RMSNorm(self.head_dim)
+        self.k_norm = RMSNorm(self.head_dim)
+
+    def forward(self, x, cos, sin, key_mask: torch.Tensor | None) -> torch.Tensor:
+        b, n, _ = x.shape
+
+        def heads(t: torch.Tensor) -> torch.Tensor:
+            return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+
+        q = apply_rotary(self.q_norm(heads(self.q_proj(x))), cos, sin)
+        k = apply_rotary(self.k_norm(heads(self.k_proj(x))), cos, sin)
+        v = heads(self.v_proj(x))
+        attn_mask = None if key_mask is None else key_mask[:, None, None, :].bool()
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=False)
+        return self.o_proj(out.transpose(1, 2).reshape(b, n, -1))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, width: int, num_heads: int, mlp_ratio: float):
+        super().__init__()
+        hidden = int(width * mlp_ratio)
+        self.input_norm = RMSNorm(width)
+        self.attn = EncoderAttention(width, num_heads)
+        self.post_attention_norm = RMSNorm(width)
+        self.gate_proj = nn.Linear(width, hidden, bias=False)
+        self.up_proj = nn.Linear(width, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, width, bias=False)
+
+    def forward(self, x, cos, sin, key_mask):
+        x = x + self.attn(self.input_norm(x), cos, sin, key_mask)
+        h = self.post_attention_norm(x)
+        return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+
+class BidirectionalEncoder(nn.Module):
+    """Qwen2-style transformer encoder without a causal mask. Padded keys are masked; padded rows pass through."""
+
+    def __init__(self, width: int, config: ConnectorConfig):
+        super().__init__()
+        num_heads = config.num_heads or max(1, width // 64)
+        if width % num_heads or (width // num_heads) % 2:
+            raise ConfigError(f"connector: width {width} does not split into {num_heads} heads of even size")
+        self.rope_theta = config.rope_theta
+        self.head_dim = width // num_heads
+        self.layers = nn.ModuleList(EncoderLayer(width, num_heads, config.mlp_ratio) for _ in range(config.num_layers))
+        self.norm = RMSNorm(width)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if mask is None:
+            positions = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
+        else:  # positions count real tokens only, so left padding does not shift them
+            positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        cos, sin = rotary_cos_sin(positions, self.head_dim, self.rope_theta)
+        for layer in self.layers:
+            x = layer(x, cos, sin, mask)
+        return self.norm(x)
+
+
+def projector(in_dim: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.GELU(approximate="tanh"), nn.Linear(out_dim, out_dim))
+
+
+class EncProjConnector(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int, config: ConnectorConfig):
+        super().__init__()
+        self.encoder = BidirectionalEncoder(in_dim, config)
+        self.projector = projector(in_dim, out_dim)
+        self.out_norm = RMSNorm(out_dim)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.out_norm(self.projector(self.encoder(hidden, mask)))
+
+
+class ProjEncConnector(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int, config: ConnectorConfig):
+        super().__init__()
+        self.projector = projector(in_dim, out_dim)
+        self.encoder = BidirectionalEncoder(out_dim, config)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encoder(self.projector(hidden), mask)
+
+
+def build_connector(in_dim: int, out_dim: int, config: ConnectorConfig) -> nn.Module:
+    if config.architecture == "enc-proj":
+        return EncProjConnector(in_dim, out_dim, config)
+    return ProjEncConnector(in_dim, out_dim, config)

@@ -1,0 +1,130 @@
+"""The decoder contract shared by Sana, SD1.5 and the pixel DiT, plus the rectified-flow objective.
+
+A decoder owns its denoiser, its (frozen) autoencoder if any, its training objective and the samplers that fit it.
+Timesteps passed to `denoise` are in the scheduler's units (0..1000; for flow models 1000 x sigma).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mqeval.errors import ConfigError
+from mqeval.model.config import DecoderConfig
+
+
+class Decoder(nn.Module):
+    family: str = ""
+    schedulers: tuple[str, ...] = ()  # accepted scheduler names; "default" maps to schedulers[0]
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__()
+        self.config = config
+
+    # --- family hooks -------------------------------------------------------------------------------------------
+    @property
+    def caption_dim(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def denoiser(self) -> nn.Module:
+        raise NotImplementedError
+
+    def latent_shape(self, resolution: int) -> tuple[int, int, int]:
+        raise NotImplementedError
+
+    def encode(self, images: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Images in [-1, 1] -> clean latents x0 (identity for pixel space)."""
+        raise NotImplementedError
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents -> images in [-1, 1]."""
+        raise NotImplementedError
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, images, cond, mask, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def make_scheduler(self, name: str) -> Any:
+        raise NotImplementedError
+
+    # --- shared -------------------------------------------------------------------------------------------------
+    @property
+    def trainable(self) -> bool:
+        return self.config.train
+
+    @property
+    def default_resolution(self) -> int:
+        return self.config.resolution
+
+    def weights_dtype(self, override: Optional[torch.dtype] = None) -> torch.dtype:
+        """Trained denoisers keep float32 master weights (use autocast); frozen ones use the configured dtype."""
+        from mqeval.model.backbones.base import DTYPES
+
+        return torch.float32 if self.trainable else (override or DTYPES[self.config.dtype])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.denoiser.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    def scheduler_name(self, name: str) -> str:
+        name = self.schedulers[0] if name == "default" else name
+        if name not in self.schedulers:
+            raise ConfigError(
+                f"scheduler '{name}' does not fit the {self.family} decoder; choose one of: "
+                + ", ".join(("default",) + self.schedulers)
+            )
+        return name
+
+    def freeze_unless_trained(self) -> None:
+        self.requires_grad_(False)
+        self.denoiser.requires_grad_(self.trainable)
+        if not self.trainable:
+            self.eval()
+
+
+def randn(shape, generator: Optional[torch.Generator], device, dtype=torch.float32) -> torch.Tensor:
+    """Gaussian noise drawn on the generator's own device (so CPU seeds give the same noise everywhere)."""
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    return torch.randn(shape, generator=generator, device=gen_device, dtype=dtype).to(device)
+
+
+def rand(shape, generator: Optional[torch.Generator], device) -> torch.Tensor:
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    return torch.rand(shape, generator=generator, device=gen_device).to(device)
+
+
+class FlowDecoder(Decoder):
+    """Rectified flow: x_t = (1 - s) x0 + s e, the denoiser predicts e - x0, s ~ U(0, 1)."""
+
+    schedulers = ("dpm-solver", "flow-euler", "euler")
+    flow_shift: float = 1.0
+    num_train_timesteps: int = 1000
+
+    def loss(self, images, cond, mask, generator=None) -> torch.Tensor:
+        x0 = self.encode(images, generator).float()
+        noise = randn(x0.shape, generator, x0.device)
+        s = rand((x0.shape[0],), generator, x0.device)
+        s_ = s.view(-1, *([1] * (x0.dim() - 1)))
+        x_t = (1 - s_) * x0 + s_ * noise
+        pred = self.denoise(x_t.to(self.dtype), s * self.num_train_timesteps, cond, mask)
+        return F.mse_loss(pred.float(), noise - x0)
+
+    def make_scheduler(self, name: str) -> Any:
+        from diffusers import DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler
+
+        name = self.scheduler_name(name)
+        if name == "dpm-solver":
+            return DPMSolverMultistepScheduler(
+                num_train_timesteps=self.num_train_timesteps, prediction_type="flow_prediction",
+                use_flow_sigmas=True, flow_shift=self.flow_shift, solver_order=2,
+            )
+        return FlowMatchEulerDiscreteScheduler(num_train_timesteps=self.num_train_timesteps, shift=self.flow_shift)

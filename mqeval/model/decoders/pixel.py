@@ -1,0 +1,48 @@
+"""Pixel-space decoder: the small DiT of pixel_dit.py trained with rectified flow, no autoencoder, no model id."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mqeval.errors import ConfigError
+from mqeval.model.config import DecoderConfig, PixelDecoderConfig
+from mqeval.model.decoders.base import FlowDecoder
+from mqeval.model.decoders.pixel_dit import PixelDiT
+
+
+class PixelDecoder(FlowDecoder):
+    family = "pixel"
+
+    def __init__(self, config: DecoderConfig, dtype: torch.dtype | None = None):
+        super().__init__(config)
+        self.pixel_config = config.pixel or PixelDecoderConfig()
+        if self.pixel_config.width % self.pixel_config.num_heads:
+            raise ConfigError("decoder.pixel: width must be a multiple of num_heads")
+        self.dit = PixelDiT(self.pixel_config).to(self.weights_dtype(dtype))
+        self.freeze_unless_trained()
+
+    @property
+    def default_resolution(self) -> int:
+        return self.pixel_config.image_size
+
+    @property
+    def caption_dim(self) -> int:
+        return self.pixel_config.caption_dim
+
+    @property
+    def denoiser(self) -> nn.Module:
+        return self.dit
+
+    def latent_shape(self, resolution: int) -> tuple[int, int, int]:
+        if resolution % self.pixel_config.patch_size:
+            raise ConfigError(f"resolution {resolution} is not a multiple of patch size {self.pixel_config.patch_size}")
+        return (3, resolution, resolution)
+
+    def encode(self, images, generator=None):
+        return images
+
+    def decode(self, latents):
+        return latents
+
+    def denoise(self, x_t, t, cond, mask):
+        return self.dit(x_t.to(self.dtype), t, cond.to(self.dtype), mask)

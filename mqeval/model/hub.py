@@ -1,0 +1,67 @@
+"""Turn a model id (tiny://name, local folder, or hub id) into something from_pretrained can open without waiting.
+
+Hub downloads happen only when the hub is reachable and the files are not cached. When HF_HUB_OFFLINE is set, or the
+hub cannot be reached within a few seconds, a missing model fails at once with a UserError that says how to fix it,
+instead of the libraries' long retry loops.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from mqeval.errors import UserError
+
+TINY_PREFIX = "tiny://"
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _looks_local(model_id: str) -> bool:
+    return model_id.startswith(("/", "./", "../", "~"))
+
+
+def resolve_model_path(model_id: str, revision: str | None = None, what: str = "model") -> str:
+    """A local folder for `model_id`, or the hub id itself when it will be downloaded now."""
+    if model_id.startswith(TINY_PREFIX):
+        from mqeval.model.tiny import materialize
+
+        return str(materialize(model_id))
+    local = Path(os.path.expanduser(model_id))
+    if local.exists():
+        return str(local)
+    if _looks_local(model_id) or model_id.count("/") != 1:
+        raise UserError(f"The {what} '{model_id}' is neither an existing folder nor a hub id of the form owner/name.")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(model_id, revision=revision, local_files_only=True)
+    except Exception:  # not (fully) cached: fall through to the download decision
+        pass
+    how = (
+        f"download it on a machine with network access (`huggingface-cli download {model_id}"
+        + (f" --revision {revision}" if revision else "")
+        + "`) and copy the Hugging Face cache here (HF_HOME), or point the model card at a local folder"
+    )
+    if hub_offline():
+        raise UserError(f"The {what} '{model_id}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: {how}.")
+    if not hub_reachable():
+        raise UserError(f"The {what} '{model_id}' is not cached and the Hugging Face hub cannot be reached: {how}.")
+    return model_id
+
+
+def pickle_files(folder: Path) -> list[Path]:
+    return sorted(p for ext in ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle") for p in folder.glob(ext))

@@ -1,0 +1,63 @@
+"""Model card -> MetaQuery: from a checkpoint folder, or seeded random trainable parts for random-init test cards."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from mqeval.config import to_dict
+from mqeval.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from mqeval.model.metaquery import MetaQuery
+    from mqeval.zoo import ModelCard
+
+# Settings that may differ between a card and the checkpoint it names without changing the weights' meaning.
+_RUNTIME_KEYS = {"dtype", "gradient_checkpointing"}
+
+
+def _architecture(config) -> dict:
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k not in _RUNTIME_KEYS}
+        return node
+
+    return strip(to_dict(config))
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _differences(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append(f"{prefix}{key}: card {va!r} vs checkpoint {vb!r}")
+    return out
+
+
+def load_model(
+    card: "ModelCard",
+    checkpoint: Optional[Path] = None,
+    device: "str | torch.device" = "cpu",
+    dtype: "Optional[torch.dtype]" = None,
+    seed: int = 0,
+) -> "MetaQuery":
+    """checkpoint None -> card.require_checkpoint(); a random-init card without a checkpoint gets seeded parts."""
+    from mqeval.fileio import verify_sha256
+    from mqeval.model.metaquery import WEIGHTS_NAME, MetaQuery
+
+    path = Path(checkpoint) if checkpoint is not None else card.require_checkpoint()
+    if path is None:
+        return MetaQuery(card.model, dtype=dtype, seed=seed).to(device)
+    saved = MetaQuery.read_config(path)
+    diffs = _differences(_architecture(card.model), _architecture(saved))
+    if diffs:
+        raise ConfigError(
+            f"Checkpoint {path} was trained for another architecture than model card '{card.name}': "
+            + "; ".join(diffs[:6])
+        )
+    if checkpoint is None and card.checkpoint.sha256:
+        verify_sha256(path / WEIGHTS_NAME, card.checkpoint.sha256)
+    return MetaQuery.from_pretrained(path, device=device, dtype=dtype, config=card.model)

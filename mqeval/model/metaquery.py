@@ -1,0 +1,234 @@
+"""MetaQuery: frozen (or tuned) MLLM -> learnable queries -> connector -> diffusion decoder.
+
+Only the denoising loss trains the model. Trainable by default: the queries (and learned begin/end markers when the
+tokenizer has no begin/end-of-image tokens) and the connector; optionally LoRA or full backbone tuning and the
+decoder's denoiser. Frozen weights have requires_grad=False and never enter an optimizer's parameter groups.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from mqeval.config import from_dict, to_dict
+from mqeval.errors import ConfigError, UserError
+from mqeval.model.backbones import build_backbone
+from mqeval.model.config import MetaQueryConfig
+from mqeval.model.connectors import build_connector
+from mqeval.model.decoders import build_decoder
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+FORMAT = "mqeval-metaquery"
+
+
+@dataclass
+class ConditionBatch:
+    prompts: list[str]
+    target_images: torch.Tensor  # [B, 3, H, W] in [-1, 1]
+    input_images: Optional[list[list[Any]]] = None  # PIL images per sample (editing / reconstruction)
+
+
+@dataclass
+class LossOutput:
+    loss: torch.Tensor
+    caption_dropped: torch.Tensor  # [B] bool
+    image_dropped: torch.Tensor  # [B] bool
+
+
+@dataclass
+class Condition:
+    hidden: torch.Tensor  # [B, L, caption_dim] for the decoder
+    mask: torch.Tensor  # [B, L] bool
+
+
+class QueryTokens(nn.Module):
+    """N learnable query vectors (+ optional learned begin/end markers), at the scale of the token embeddings."""
+
+    def __init__(self, num_queries: int, width: int, std: float, learned_markers: bool):
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(num_queries, width) * std)
+        self.markers = nn.Parameter(torch.randn(2, width) * std) if learned_markers else None
+
+
+def black_like(image: Any) -> Any:
+    from PIL import Image
+
+    return Image.new("RGB", image.size, (0, 0, 0))
+
+
+class MetaQuery(nn.Module):
+    def __init__(self, config: MetaQueryConfig, dtype: Optional[torch.dtype] = None, seed: int = 0):
+        """Loads the base models named in `config`; trainable parts are initialised from `seed` (global RNG untouched)."""
+        super().__init__()
+        self.config = config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.backbone = build_backbone(config.backbone, config.condition.max_prompt_tokens, dtype)
+            self.decoder = build_decoder(config.decoder, dtype)
+            width = self.backbone.hidden_size
+            self.query_tokens: Optional[QueryTokens] = None
+            if config.condition.mode == "metaquery":
+                if config.condition.num_queries < 1:
+                    raise ConfigError("condition.num_queries must be at least 1")
+                std = float(self.backbone.input_embeddings.weight.float().std())
+                self.query_tokens = QueryTokens(
+                    config.condition.num_queries, width, std, learned_markers=self.backbone.marker_ids() is None
+                )
+            self.connector = build_connector(width, self.decoder.caption_dim, config.connector)
+
+    # --- conditioning -----------------------------------------------------------------------------------------------
+    def encode_condition(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None) -> Condition:
+        tokens = self.query_tokens
+        needs_grad = torch.is_grad_enabled() and (tokens is not None or self.config.backbone.tuning != "frozen")
+        with torch.set_grad_enabled(needs_grad):
+            out = self.backbone(
+                list(prompts), input_images,
+                queries=None if tokens is None else tokens.queries,
+                markers=None if tokens is None else tokens.markers,
+            )
+        hidden = out.hidden.to(next(self.connector.parameters()).dtype)
+        cond = self.connector(hidden, out.mask)
+        return Condition(hidden=cond, mask=out.mask)
+
+    def loss(
+        self,
+        prompts: "Sequence[str] | ConditionBatch",
+        target_images: Optional[torch.Tensor] = None,
+        input_images: Optional[list[list[Any]]] = None,
+        generator: Optional[torch.Generator] = None,
+        cfg_dropout: bool = True,
+    ) -> LossOutput:
+        """Denoising loss of a batch; `loss(batch)` with a ConditionBatch works too. Dropout draws use `generator`."""
+        if isinstance(prompts, ConditionBatch):
+            prompts, target_images, input_images = prompts.prompts, prompts.target_images, prompts.input_images
+        if target_images is None:
+            raise ValueError("loss() needs target images")
+        prompts = list(prompts)
+        b = len(prompts)
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        draws = torch.rand((2, b), generator=generator, device=gen_device).cpu()
+        caption_dropped = draws[0] < (self.config.caption_dropout if cfg_dropout else 0.0)
+        image_dropped = draws[1] < (self.config.image_dropout if cfg_dropout and input_images is not None else 0.0)
+        prompts = ["" if drop else p for p, drop in zip(prompts, caption_dropped.tolist())]
+        if input_images is not None:
+            input_images = [
+                [black_like(im) for im in imgs] if drop else list(imgs)
+                for imgs, drop in zip(input_images, image_dropped.tolist())
+            ]
+        cond = self.encode_condition(prompts, input_images)
+        images = target_images.to(self.decoder.device)
+        loss = self.decoder.loss(images, cond.hidden, cond.mask, generator)
+        return LossOutput(loss=loss, caption_dropped=caption_dropped, image_dropped=image_dropped)
+
+    # --- parameters ------------------------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "MetaQuery":
+        super().train(mode)
+        if self.config.backbone.tuning == "frozen":
+            self.backbone.eval()
+        if not self.decoder.trainable:
+            self.decoder.eval()
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def named_trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+
+    def parameter_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups: decay on weight matrices only; none on norms, biases, embeddings, queries, markers."""
+        no_decay_ids = set()
+        for module in self.modules():
+            if isinstance(module, (nn.Embedding, QueryTokens)) or "norm" in type(module).__name__.lower():
+                no_decay_ids.update(id(p) for p in module.parameters(recurse=False))
+        decay, no_decay = [], []
+        for _, param in self.named_trainable_parameters():
+            (no_decay if param.ndim < 2 or id(param) in no_decay_ids else decay).append(param)
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return [g for g in groups if g["params"]]
+
+    def saved_parameter_names(self) -> list[str]:
+        """What save_pretrained writes: everything trainable, plus decoders that have no base weights (pixel)."""
+        names = []
+        for name, param in self.named_parameters():
+            if param.requires_grad or name.startswith(("query_tokens.", "connector.")):
+                names.append(name)
+            elif self.config.decoder.family == "pixel" and name.startswith("decoder."):
+                names.append(name)
+            elif self.config.backbone.tuning == "lora" and "lora_" in name:
+                names.append(name)
+        return names
+
+    # --- persistence ---------------------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """model.safetensors (trainable parts only) + config.json (the MetaQueryConfig, naming the base models)."""
+        from safetensors.torch import save_file
+
+        from mqeval.fileio import atomic_path, write_json
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        params = dict(self.named_parameters())
+        tensors = {name: params[name].detach().cpu().contiguous() for name in self.saved_parameter_names()}
+        with atomic_path(directory / WEIGHTS_NAME) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt"})
+        write_json(directory / CONFIG_NAME, {
+            "format": FORMAT, "format_version": 1,
+            "base_models": {"backbone": self.config.backbone.model_id, "decoder": self.config.decoder.model_id},
+            "config": to_dict(self.config),
+        })
+        return directory
+
+    @classmethod
+    def read_config(cls, directory: str | Path) -> MetaQueryConfig:
+        directory = Path(directory)
+        path = directory / CONFIG_NAME
+        if not path.is_file():
+            raise UserError(f"{directory} is not a MetaQuery checkpoint: {CONFIG_NAME} is missing")
+        raw = json.loads(path.read_text())
+        if raw.get("format") != FORMAT:
+            raise UserError(f"{path} is not an mqeval MetaQuery config (format={raw.get('format')!r})")
+        return from_dict(MetaQueryConfig, raw["config"], str(path))
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, device: str | torch.device = "cpu", dtype: Optional[torch.dtype] = None,
+        config: Optional[MetaQueryConfig] = None,
+    ) -> "MetaQuery":
+        """Rebuild from the base models + the saved trainable parts. Only safetensors are read; nothing unpickles."""
+        from safetensors.torch import load_file
+
+        from mqeval.model.hub import pickle_files
+
+        directory = Path(directory)
+        weights = directory / WEIGHTS_NAME
+        if not weights.is_file():
+            pickles = pickle_files(directory)
+            if pickles:
+                raise UserError(
+                    f"{directory} holds {', '.join(p.name for p in pickles)} but no {WEIGHTS_NAME}. mqeval never "
+                    "unpickles weights (pickle can run code); convert them to safetensors first."
+                )
+            raise UserError(f"{directory} has no {WEIGHTS_NAME}")
+        model = cls(config or cls.read_config(directory), dtype=dtype)
+        state = load_file(str(weights), device="cpu")
+        expected = set(model.saved_parameter_names())
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise UserError(
+                f"{weights} does not fit the model built from its config: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in state.items():
+                if params[name].shape != tensor.shape:
+                    raise UserError(f"{weights}: {name} has shape {tuple(tensor.shape)}, "
+                                    f"the model expects {tuple(params[name].shape)}")
+                params[name].copy_(tensor.to(params[name].dtype))
+        return model.to(device)
