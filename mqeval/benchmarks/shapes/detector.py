@@ -2,15 +2,16 @@
 
 1. Background: the median colour of the image border.
 2. Each pixel is explained as a blend of the background and one palette colour: alpha = projection of
-   (pixel - background) on (colour - background), residual = distance to that blend. A pixel is foreground when
-   some colour explains it with alpha >= min_alpha and residual <= max_residual; its label is the best such colour.
-   Blending is why anti-aliased or blurred edges take the object's colour instead of a neighbouring palette colour.
+   (pixel - background) on (colour - background), residual = distance to that blend. The best-explaining colour
+   labels the pixel; it is foreground when that colour's alpha >= min_alpha. Blending is why anti-aliased or
+   blurred edges keep the object's colour instead of drifting to a neighbouring palette colour.
 3. Connected components of the foreground (8-connected), holes filled; a component whose pixels mostly carry one
    colour is one object of that colour; one with several large colour shares is split by colour (touching
-   objects).
-4. Shape: the component's mask is compared (IoU) with every shape's analytic template drawn in its bounding box.
-   Score = fit of the best template, lowered for ambiguous fits (two templates nearly as good) and for elongated
-   boxes (every shape of the world has a square box).
+   objects). The object's colour is the detection's colour.
+4. Shape: the object's soft alpha (around its pixels, noise below a dead zone removed) is fitted by every shape's
+   analytic template (square box, centred by the centroid, sized by the mass, blurred by a Gaussian; side and
+   blur refined on a small grid) and compared by soft IoU. The best template gives label and box; the score
+   combines how well it fits with how clearly it beats the runner-up.
 """
 from __future__ import annotations
 
