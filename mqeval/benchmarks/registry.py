@@ -14,6 +14,7 @@ PLUGINS: Registry[type[Benchmark]] = Registry("benchmark plug-in")
 PLUGINS.register("shapes", "mqeval.benchmarks.shapes.benchmark:ShapesBenchmark")
 PLUGINS.register("wise", "mqeval.benchmarks.wise.benchmark:WiseBenchmark")
 PLUGINS.register("commonsense-t2i", "mqeval.benchmarks.commonsense_t2i.benchmark:CommonsenseT2IBenchmark")
+PLUGINS.register("dpg-bench", "mqeval.benchmarks.dpg_bench.benchmark:DPGBenchmark")
 PLUGINS.register("geneval", "mqeval.benchmarks.geneval:GenEvalBenchmark")
 
 

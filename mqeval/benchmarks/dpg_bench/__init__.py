@@ -1,0 +1,1 @@
+"""DPG-Bench (TencentQQGYLab/ELLA): dense prompts scored by yes/no VQA with dependency gating."""
