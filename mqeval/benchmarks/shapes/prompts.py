@@ -9,6 +9,8 @@ one with `options.prompt_set`. A new split (e.g. prompts that need world knowled
 """
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -137,5 +139,10 @@ def prompt_set_sha256(lines: Sequence[Metadata]) -> str:
 def random_metadata(rng: np.random.Generator, task: Optional[str] = None) -> Metadata:
     """One prompt of `task` (or of a task drawn uniformly), drawn from all of the task's prompts."""
     task = task or TASKS[int(rng.integers(len(TASKS)))]
-    pool = candidates(task)
-    return pool[int(rng.integers(len(pool)))]
+    pool = _pool(task)
+    return copy.deepcopy(pool[int(rng.integers(len(pool)))])
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(task: str) -> tuple[Metadata, ...]:
+    return tuple(candidates(task))

@@ -9,7 +9,6 @@ Seeds: the benchmark's prompt set is fixed by its own seed (prompts.py); `sample
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -179,7 +178,7 @@ def sample_labelled(seed: int, size: int = 64, tasks: Sequence[str] = TASKS) -> 
     """A training pair from `seed`: a GenEval-style metadata line of a random task and a scene satisfying it."""
     rng = np.random.default_rng(seed)
     task = tasks[int(rng.integers(len(tasks)))]
-    metadata = copy.deepcopy(random_metadata(rng, task))
+    metadata = random_metadata(rng, task)
     return scene_for_metadata(metadata, rng, size), metadata
 
 

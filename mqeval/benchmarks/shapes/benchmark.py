@@ -1,0 +1,134 @@
+"""The `shapes` benchmark: GenEval's six tasks over coloured shapes, judged offline by an analytic detector.
+
+Same metadata format, folder layout (`<out>/<NNNNN>/metadata.jsonl`, `<out>/<NNNNN>/samples/<NNNN>.png`) and
+rules as GenEval, so a model's scores on it read like GenEval scores and the code path is the real one.
+The prompt list is generated (prompts.PROMPT_SETS, chosen by `options.prompt_set`); its sha256 is pinned in the
+spec's `data.prompts` and checked whenever the samples are built, so a changed generator cannot go unnoticed.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from mqeval.benchmarks.base import Benchmark, BenchmarkSpec, Sample, ScoreOptions, ScorerInfo, ScoreResult
+from mqeval.benchmarks.geneval_rules import aggregate_geneval, evaluate_image
+from mqeval.benchmarks.shapes.prompts import PROMPT_SETS, Metadata, prompt_set_sha256
+from mqeval.errors import ConfigError, DataIntegrityError
+from mqeval.fileio import atomic_open
+
+SCORER = ScorerInfo(
+    name="shapes-analytic-detector",
+    version="1",
+    weights=None,
+    notes=(
+        "GenEval rules of djghosh13/geneval @ af4902f (thresholds 0.3 / 0.9 counting, <= 16 per class, no NMS, "
+        "position margin 0.1) over an analytic detector; colours measured by the detector, not CLIP.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ShapesOptions:
+    prompt_set: str = "standard"  # a name in mqeval.benchmarks.shapes.prompts.PROMPT_SETS
+
+
+def sample_id(metadata: Metadata) -> str:
+    """Stable id from the prompt: 'position-a-circle-left-of-a-square'."""
+    body = metadata["prompt"].removeprefix("a photo of ")
+    return f"{metadata['tag']}-{re.sub(r'[^a-z0-9]+', '-', body.lower()).strip('-')}"
+
+
+class ShapesBenchmark(Benchmark):
+    Options = ShapesOptions
+
+    def __init__(self, spec: BenchmarkSpec):
+        super().__init__(spec)
+        self._build_prompts = PROMPT_SETS.get(self.options.prompt_set)  # unknown names fail here, with hints
+
+    def prompts(self) -> list[Metadata]:
+        """The prompt set's metadata lines, checked against the sha256 pinned in the spec."""
+        lines = self._build_prompts()
+        pinned = self.spec.data.get("prompts")
+        if pinned is None:
+            raise ConfigError(f"benchmarks/{self.name}.yaml: data.prompts.sha256 must pin the prompt list")
+        actual = prompt_set_sha256(lines)
+        if not actual.startswith(pinned.sha256.lower()):
+            raise DataIntegrityError(
+                f"The '{self.options.prompt_set}' prompt set of benchmark '{self.name}' has sha256 {actual}, but "
+                f"benchmarks/{self.name}.yaml pins {pinned.sha256}. The prompt generator changed: bump the "
+                "benchmark version and pin the new hash, or restore the generator."
+            )
+        return lines
+
+    def samples(self, data_dir: Optional[Path] = None) -> list[Sample]:
+        lines = self.prompts()
+        ids = [sample_id(m) for m in lines]
+        if len(set(ids)) != len(ids):
+            raise DataIntegrityError(f"benchmark '{self.name}' has duplicate prompts")
+        per_prompt = self.generation.images_per_prompt
+        return [
+            Sample(sample_id=i, index=k, prompt=m["prompt"], num_images=per_prompt, metadata=m)
+            for k, (i, m) in enumerate(zip(ids, lines))
+        ]
+
+    def image_path(self, out_dir: Path, sample: Sample, image_index: int) -> Path:
+        # Folders are named by the global prompt index, never a shard-local one.
+        return Path(out_dir) / f"{sample.index:05d}" / "samples" / f"{image_index:04d}.png"
+
+    def finalize(self, out_dir: Path, samples: list[Sample]) -> None:
+        for sample in samples:
+            path = Path(out_dir) / f"{sample.index:05d}" / "metadata.jsonl"
+            text = json.dumps(sample.metadata) + "\n"
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                continue
+            with atomic_open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+
+    def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
+        from PIL import Image
+
+        from mqeval.benchmarks.shapes.detector import detect
+
+        missing = [
+            str(self.image_path(out_dir, s, j))
+            for s in samples
+            for j in range(s.num_images)
+            if not self.image_path(out_dir, s, j).is_file()
+        ]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise DataIntegrityError(f"{len(missing)} image(s) missing under {out_dir}: {shown}")
+        per_sample: list[dict[str, Any]] = []
+        for sample in samples:
+            correct, reasons = [], []
+            for j in range(sample.num_images):
+                with Image.open(self.image_path(out_dir, sample, j)) as handle:
+                    image = handle.convert("RGB")
+                judgement = evaluate_image(sample.metadata, detect(image), image=image)
+                correct.append(judgement.correct)
+                reasons.append(judgement.reason)
+            per_sample.append(
+                {
+                    "sample_id": sample.sample_id,
+                    "tag": sample.metadata["tag"],
+                    "correct": correct,
+                    "accuracy": sum(correct) / len(correct) if correct else 0.0,
+                    "reasons": reasons,
+                }
+            )
+        metrics = self.aggregate(per_sample)
+        return ScoreResult(
+            metrics=metrics,
+            higher_is_better={key: True for key in metrics},
+            per_sample=per_sample,
+            scorer=SCORER,
+        )
+
+    def aggregate(self, per_sample: list[dict[str, Any]]) -> dict[str, float]:
+        """GenEval's summary: per task, mean correctness over images; overall, the mean of the task means."""
+        return aggregate_geneval(
+            {"tag": record["tag"], "correct": flag} for record in per_sample for flag in record["correct"]
+        )
