@@ -54,6 +54,8 @@ def write_run(
     seeds: Optional[Sequence[int]] = None,
     created: str = "2026-11-23T12:00:00Z",
     images: bool = False,
+    variant_of: Optional[str] = None,
+    extra: Optional[Sequence[dict]] = None,
 ) -> Path:
     folder = root / run_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,7 +65,7 @@ def write_run(
         "schema_version": 1,
         "run_id": run_id,
         "created": created,
-        "benchmark": {"name": benchmark, "version": version, "variant_of": None, "prompt_set": prompt_set,
+        "benchmark": {"name": benchmark, "version": version, "variant_of": variant_of, "prompt_set": prompt_set,
                       "data_sha256": {"prompts": "ab" * 32}, "num_samples": len(scores), "limit": None},
         "model": {"card": card, "config": {"name": card, "model": {"decoder": {"family": decoder}}},
                   "checkpoint_sha256": None, "random_init": False},
@@ -72,13 +74,14 @@ def write_run(
         "metrics": metrics,
         "higher_is_better": {k: not k.endswith("fid") for k in metrics},
         "warnings": [],
-        "environment": {},
+        "environment": {"packages": {}, "python": "3", "platform": "test", "device": "cpu", "num_processes": 1},
     }
     (folder / "results.json").write_text(json.dumps(results))
     lines = []
     for i, score in enumerate(scores):
         record = {"sample_id": f"s{i:03d}", "index": i, "prompt": f"a photo of {i} cubes",
                   "seeds": [seeds[i] if seeds else 1000 + i], "images": [f"images/{i:05d}.png"], "score": score}
+        record.update(extra[i] if extra else {})
         lines.append(json.dumps(record))
         if images:
             from PIL import Image

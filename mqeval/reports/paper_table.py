@@ -191,12 +191,13 @@ def _empty_record(column: ColumnSpec, label: str, status: str, published: Option
     return record
 
 
-def _runs_for(cards: list[str], column: ColumnSpec, runs: list[Run]) -> list[Run]:
+def _runs_for(cards: list[str], column: ColumnSpec, runs: list[Run], named: frozenset[str] = frozenset()) -> list[Run]:
+    """Runs of these cards on the column's benchmark or on a variant of it that no other column of the table names."""
     return [
         run
         for run in runs
         if run.card in cards
-        and run.benchmark_name == column.benchmark
+        and (run.benchmark_name == column.benchmark or (run.variant_of == column.benchmark and run.benchmark_name not in named))
         and isinstance(run.metrics.get(column.metric), (int, float))
         and (column.decoder is None or run.decoder_family == column.decoder)
     ]
@@ -235,8 +236,9 @@ def build_paper_table(
     for info in spec.info_columns:
         first[info] = {row.label: row.cells.get(info, "") or MISSING for row in rows}
     results = []
+    named = frozenset(c.benchmark for c in spec.columns)
     for column in spec.columns:
-        row_runs = {label: _runs_for(cards.get((spec.number, label), []), column, runs) for label in labels}
+        row_runs = {label: _runs_for(cards.get((spec.number, label), []), column, runs, named) for label in labels}
         results.append(measure_column(column, row_runs, cache, by_label, with_cards))
     notes = list(spec.notes)
     if len(with_cards) < len(labels):

@@ -72,7 +72,7 @@ def build_comparison(a: Run, b: Run, cache: IntervalCache) -> TableReport:
     opts = cache.options
     paired = {}
     if aggregate is not None and opts.enabled:
-        paired = paired_bootstrap(a.samples, b.samples, aggregate, hib, metrics, opts.n_resamples, opts.level, opts.seed)
+        paired = paired_bootstrap(a.per_sample(), b.per_sample(), aggregate, hib, metrics, opts.n_resamples, opts.level, opts.seed)
     display, records = {}, []
     for m in metrics:
         line = {"A": _fmt(a.metrics[m]), "B": _fmt(b.metrics[m]), "A - B": f"{a.metrics[m] - b.metrics[m]:+.4g}"}

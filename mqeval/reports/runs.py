@@ -1,7 +1,8 @@
 """Runs as the reports see them: results.json + samples.jsonl of one run folder (schema_version 1).
 
-Reports read only the results store. `read_run` is the one place that reads a run folder; it uses plain json so the
-reports keep working on folders copied from elsewhere, and accepts the store's pandas form where that is at hand.
+Reports read only the results store. `read_run` is the one place that reads a run folder: results.json through the
+store's validating reader (schema_version checked), samples.jsonl as plain records (the store's pandas form would
+fill absent fields with NaN, which a benchmark's `aggregate` must not see).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from mqeval.errors import DataIntegrityError, UserError
+from mqeval.results.schema import SAMPLE_KEYS
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,22 @@ class Run:
         return str(self.benchmark.get("name", "?"))
 
     @property
+    def variant_of(self) -> Optional[str]:
+        return self.benchmark.get("variant_of")
+
+    def per_sample(self) -> list[dict[str, Any]]:
+        """The scorer's per-sample records as `aggregate` expects them: the store renames a scorer field that clashes
+        with a fixed samples.jsonl key to `score_<name>`; give it its name back."""
+        out = []
+        for row in self.samples:
+            record = dict(row)
+            for key in SAMPLE_KEYS:
+                if f"score_{key}" in row:
+                    record[key] = row[f"score_{key}"]
+            out.append(record)
+        return out
+
+    @property
     def card(self) -> str:
         return str((self.results.get("model") or {}).get("card", "?"))
 
@@ -115,13 +133,11 @@ class Run:
 
 def read_run(path: str | Path) -> Run:
     path = Path(path)
-    results_path = path / "results.json"
-    if not results_path.is_file():
+    from mqeval.results.store import read_record
+
+    if not (path / "results.json").is_file():
         raise UserError(f"{path} is not a run folder (no results.json)")
-    try:
-        results = json.loads(results_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataIntegrityError(f"{results_path} is not valid JSON: {exc}") from None
+    results, _ = read_record(path)
     samples = []
     samples_path = path / "samples.jsonl"
     if samples_path.is_file():

@@ -17,7 +17,9 @@ from mqeval.errors import UnknownNameError
 class ColumnSpec:
     key: str  # the CSV column holding the published number
     title: str
-    benchmark: str  # benchmark spec name that measures it
+    # Benchmark spec that measures it. Runs of its variants (benchmarks/<x>.yaml with `variant_of: <benchmark>`,
+    # e.g. geneval-rewritten) feed the column too, in their own sub-column, unless another column names them.
+    benchmark: str
     metric: str  # metric key in that benchmark's results.json
     higher_is_better: bool
     # Only runs whose card uses this decoder family feed the column (Table 4's COCO FID is measured with SD1.5).
@@ -168,8 +170,9 @@ TABLES: tuple[TableSpec, ...] = (
         "table5_wise.csv",
         "World knowledge reasoning on WISE (WiScore)",
         tuple(
-            ColumnSpec(key, key.capitalize(), "wise", key, True)
-            for key in ("cultural", "time", "space", "biology", "physics", "chemistry", "overall")
+            ColumnSpec(key, key.capitalize(), "wise", metric, True)
+            for key, metric in [("cultural", "culture"), ("time", "time"), ("space", "space"), ("biology", "biology"),
+                                ("physics", "physics"), ("chemistry", "chemistry"), ("overall", "overall")]
         ),
         info_columns=("group",),
         notes=("WISE legacy protocol (GPT-4o judge, 0.7/0.2/0.1 WiScore); judge versions drift: see the scorer field.",),
@@ -179,8 +182,8 @@ TABLES: tuple[TableSpec, ...] = (
         "table6_commonsenset2i.csv",
         "Visual commonsense reasoning on CommonsenseT2I",
         (
-            ColumnSpec("without_negative_prompt", "w/o neg. prompt", "commonsense-t2i", "accuracy", True),
-            ColumnSpec("with_negative_prompt", "w/ neg. prompt", "commonsense-t2i-negative", "accuracy", True),
+            ColumnSpec("without_negative_prompt", "w/o neg. prompt", "commonsense-t2i", "score", True),
+            ColumnSpec("with_negative_prompt", "w/ neg. prompt", "commonsense-t2i-negative", "score", True),
         ),
     ),
     TableSpec(
@@ -192,7 +195,7 @@ TABLES: tuple[TableSpec, ...] = (
             _geneval(prompt_set="rewritten"),
             DPG,
             ColumnSpec("wiscore", "WiScore", "wise", "overall", True),
-            ColumnSpec("commonsenset2i", "CommonsenseT2I", "commonsense-t2i-negative", "accuracy", True),
+            ColumnSpec("commonsenset2i", "CommonsenseT2I", "commonsense-t2i-negative", "score", True),
         ),
         rows=(
             RowSpec("ours_l_last_layer_embedding", (("method", "ours_l_last_layer_embedding"),), "Ours-L w/ last layer embed*"),

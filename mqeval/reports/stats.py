@@ -17,6 +17,9 @@ Aggregate = Callable[[list[dict[str, Any]]], Mapping[str, float]]
 
 # Metrics mean nothing beyond this many decimals; rounding makes "A = B + c" give a difference of exactly c.
 _DECIMALS = 12
+# Records sharing a value of one of these fields are one resampling unit (CommonsenseT2I scores prompt *pairs*:
+# resampling its two prompts independently would break pairs).
+CLUSTER_FIELDS = ("pair",)
 
 
 class PairingError(UserError):
@@ -51,24 +54,42 @@ class PairedDifference:
         return self.difference.low > 0 or self.difference.high < 0
 
 
-def _resample_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    if n == 0:
+def resampling_units(records: Sequence[dict]) -> list[list[int]]:
+    """Record positions grouped into resampling units: one per record, or per shared CLUSTER_FIELDS value."""
+    units: dict[Any, list[int]] = {}
+    for i, record in enumerate(records):
+        key = next(((f, _hashable(record[f])) for f in CLUSTER_FIELDS if f in record), ("#", i))
+        units.setdefault(key, []).append(i)
+    return list(units.values())
+
+
+def _hashable(value: Any) -> Any:
+    return repr(value) if isinstance(value, (list, dict)) else value
+
+
+def _resamples(units: list[list[int]], n_resamples: int, seed: int) -> list[list[int]]:
+    if not units:
         raise UserError("Cannot bootstrap a run with no per-sample records")
-    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    picks = np.random.default_rng(seed).integers(0, len(units), size=(n_resamples, len(units)))
+    return [[i for u in row for i in units[u]] for row in picks]
 
 
-def _metric_matrix(records: Sequence[dict], indices: np.ndarray, aggregate: Aggregate, metrics: Sequence[str]) -> np.ndarray:
-    out = np.empty((len(indices), len(metrics)))
-    for i, idx in enumerate(indices):
+def _metric_matrix(records: Sequence[dict], resamples: list[list[int]], aggregate: Aggregate, metrics: Sequence[str]) -> np.ndarray:
+    """Metrics of each resample; NaN where a resample lacks a metric (e.g. a GenEval task drawn zero times)."""
+    out = np.empty((len(resamples), len(metrics)))
+    for i, idx in enumerate(resamples):
         values = aggregate([records[j] for j in idx])
-        out[i] = [values[m] for m in metrics]
+        out[i] = [values.get(m, np.nan) for m in metrics]
     return out
 
 
 def _interval(point: float, draws: np.ndarray, level: float) -> Interval:
     tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(draws, [tail, 100.0 - tail])
-    return Interval(float(point), float(low), float(high), level, len(draws))
+    finite = draws[np.isfinite(draws)]
+    if not len(finite):
+        return Interval(float(point), float("nan"), float("nan"), level, 0)
+    low, high = np.percentile(finite, [tail, 100.0 - tail])
+    return Interval(float(point), float(low), float(high), level, len(finite))
 
 
 def bootstrap_ci(
@@ -79,10 +100,12 @@ def bootstrap_ci(
     level: float = 0.95,
     seed: int = 0,
 ) -> dict[str, Interval]:
-    """Percentile bootstrap CI of every metric, resampling per-sample records (prompts) with replacement."""
+    """Percentile bootstrap CI of every metric, resampling per-sample records (prompts) with replacement.
+
+    NaN bounds (and n_resamples 0) when no resample yields the metric."""
     point = dict(aggregate(list(records)))
     metrics = list(metrics or point)
-    draws = _metric_matrix(records, _resample_indices(len(records), n_resamples, seed), aggregate, metrics)
+    draws = _metric_matrix(records, _resamples(resampling_units(records), n_resamples, seed), aggregate, metrics)
     return {m: _interval(point[m], draws[:, k], level) for k, m in enumerate(metrics)}
 
 
@@ -126,15 +149,16 @@ def paired_bootstrap(
     rec_a, rec_b = [by_id_a[i] for i in ids], [by_id_b[i] for i in ids]
     point_a, point_b = dict(aggregate(rec_a)), dict(aggregate(rec_b))
     metrics = list(metrics or [m for m in point_a if m in point_b])
-    indices = _resample_indices(len(ids), n_resamples, seed)
+    resamples = _resamples(resampling_units(rec_a), n_resamples, seed)
     diff = np.round(
-        _metric_matrix(rec_a, indices, aggregate, metrics) - _metric_matrix(rec_b, indices, aggregate, metrics), _DECIMALS
+        _metric_matrix(rec_a, resamples, aggregate, metrics) - _metric_matrix(rec_b, resamples, aggregate, metrics), _DECIMALS
     )
     out = {}
     for k, m in enumerate(metrics):
         hib = higher_is_better.get(m, True)
-        better = diff[:, k] if hib else -diff[:, k]
-        prob = float(np.mean(better > 0) + 0.5 * np.mean(better == 0))
+        column = diff[:, k][np.isfinite(diff[:, k])]
+        better = column if hib else -column
+        prob = float(np.mean(better > 0) + 0.5 * np.mean(better == 0)) if len(better) else float("nan")
         point = round(point_a[m] - point_b[m], _DECIMALS)
         out[m] = PairedDifference(m, hib, point_a[m], point_b[m], _interval(point, diff[:, k], level), prob, len(ids))
     return out
