@@ -33,7 +33,7 @@ app = _App(
 )
 
 # ---------------------------------------------------------------- options shared by run / generate / score
-MODEL = typer.Option(..., "--model", "-m", help="Model card name (see `mqeval ls models`).")
+MODEL = typer.Option(..., "--model", "-m", help="Model card name (see `mqeval ls models`) or a card .yaml file.")
 LIMIT = typer.Option(None, "--limit", help="Only the first N samples of the benchmark's global order.")
 OUT = typer.Option(None, "--out", help="Run folder (default: runs/<benchmark>/<model>/).")
 NUM_PROCESSES = typer.Option(1, "--num-processes", help="Generate in K processes (re-launches through torchrun).")
@@ -194,7 +194,7 @@ def run(
     from mqeval.generation.runner import images_dir_of
 
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale)
-    run_dir = out or default_run_dir(benchmark, model)
+    run_dir = out or default_run_dir(benchmark, plan.card.name)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
                           seed, num_inference_steps, guidance_scale, overwrite, no_progress)
     _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress)
@@ -225,7 +225,7 @@ def generate(
     from mqeval.runner import default_run_dir
 
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale)
-    run_dir = out or default_run_dir(benchmark, model)
+    run_dir = out or default_run_dir(benchmark, plan.card.name)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
                           seed, num_inference_steps, guidance_scale, overwrite, no_progress)
     _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress)
@@ -247,8 +247,9 @@ def score(
     from mqeval.errors import DataIntegrityError
     from mqeval.generation.manifest import MANIFEST_NAME, read_manifest
     from mqeval.generation.runner import IMAGES_DIRNAME
-    from mqeval.runner import model_record, record_run, score_images, select_samples, settings_from_manifest, warn
-    from mqeval.zoo import load_card
+    from mqeval.runner import (
+        model_record, record_run, resolve_card, score_images, select_samples, settings_from_manifest, warn,
+    )
 
     bench = load_benchmark(benchmark)
     images = Path(images)
@@ -264,7 +265,7 @@ def score(
     manifest = read_manifest(run_dir) if run_dir != images_dir else None
     settings = settings_from_manifest(run_dir) if manifest else None
     card_name = model or (manifest or {}).get("model", {}).get("card")
-    card = load_card(card_name) if card_name else None
+    card = resolve_card(card_name) if card_name else None
     warnings = []
     if manifest is None:
         warnings.append("images of unknown origin: generation settings and seeds are not recorded")

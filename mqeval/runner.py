@@ -99,6 +99,14 @@ def select_samples(benchmark: Benchmark, limit: Optional[int], data_dir: Optiona
     return (samples[:limit] if limit is not None else samples), len(samples)
 
 
+def resolve_card(name_or_path: str) -> ModelCard:
+    """A zoo card name, or the path of a card file (its `base:` cards are looked up beside it)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return load_card(path.stem, zoo_dir=path.parent)
+    return load_card(name_or_path)
+
+
 def plan_run(
     benchmark_name: str,
     model_name: str,
@@ -108,9 +116,9 @@ def plan_run(
     checkpoint: Optional[Path] = None,
     overrides: SettingOverrides = SettingOverrides(),
 ) -> RunPlan:
-    card = load_card(model_name)
-    benchmark = load_benchmark(benchmark_name)
+    card = resolve_card(model_name)
     ckpt = resolve_checkpoint(card, checkpoint)
+    benchmark = load_benchmark(benchmark_name)
     samples, total = select_samples(benchmark, limit, data_dir)
     settings = resolve_settings(card, benchmark.generation, overrides)
     return RunPlan(card, benchmark, samples, total, limit, settings, ckpt, overrides)

@@ -26,7 +26,8 @@ results.json
 | generation                    | mapping or null  | resolved sampling settings (seed, images_per_prompt,        |
 |                               |                  | guidance_scale, image_guidance_scale, num_inference_steps,  |
 |                               |                  | scheduler, resolution, negative_prompt) and batch_size      |
-| scorer.name / version         | str              | scorer identity; bump version when its numbers can change   |
+| scorer.name                   | str              | scorer identity, e.g. `geneval-mask2former`                 |
+| scorer.version                | str              | bumped whenever its numbers can change                      |
 | scorer.weights                | str or null      | weights id or sha256 of the scorer model                    |
 | scorer.notes                  | [str]            | e.g. backend, judge model and endpoint                      |
 | metrics                       | {key: float}     | flat snake_case keys                                        |
@@ -34,8 +35,10 @@ results.json
 | warnings                      | [str]            | everything that makes the number not the protocol's        |
 | environment.packages          | {dist: version}  | torch, transformers, diffusers, accelerate, open-clip-torch,|
 |                               |                  | torch-fidelity, mqeval, ... (null = not installed)          |
-| environment.git_hash / dirty  | str / bool       | commit of the mqeval checkout, uncommitted tracked changes  |
-| environment.python / platform | str              |                                                             |
+| environment.git_hash          | str or null      | commit of the mqeval checkout                               |
+| environment.git_dirty         | bool or null     | tracked files had uncommitted changes                       |
+| environment.python            | str              | Python version                                              |
+| environment.platform          | str              | OS and machine                                              |
 | environment.device            | str              | cpu, cuda, ...                                              |
 | environment.num_processes     | int              | processes that generated the images                         |
 
