@@ -33,7 +33,7 @@ def lookup_for(version: str = "1.0"):
     """name -> plug-in instance; FID-like for names ending in -fid."""
 
     def lookup(name: str):
-        cls = FidLikeBenchmark if name.endswith("fid") or name == "shapes" else MeanBenchmark
+        cls = FidLikeBenchmark if name.endswith("fid") else MeanBenchmark
         return cls(BenchmarkSpec(name=name, plugin="test", version=version, description="test"))
 
     return lookup

@@ -161,7 +161,7 @@ def test_small_scale_twin_appears_only_with_runs_and_is_labelled(tmp_path):
     paper, small = report(find_runs([tmp_path]), 1)
     assert "NOT the paper's setting" in small.title and any("NOT the paper's setting" in n for n in small.notes)
     assert small.frame.loc["learnable_queries_512", "card"] == twin
-    assert small.frame.loc["learnable_queries_512", "shapes accuracy ↑ ours"].startswith("0.75")
-    assert small.frame.loc["learnable_queries_64", "shapes accuracy ↑ ours"] == NOT_RUN
+    assert small.frame.loc["learnable_queries_512", "shapes overall ↑ ours"].startswith("0.75")
+    assert small.frame.loc["learnable_queries_64", "shapes overall ↑ ours"] == NOT_RUN
     assert not any("paper" in c for c in small.frame.columns)  # no published numbers beside small-scale ones
     assert set(paper.frame["GenEval ↑ ours"]) == {NOT_RUN}

@@ -64,10 +64,12 @@ def _geneval(prompt_set: Optional[str] = None) -> ColumnSpec:
 MJHQ = ColumnSpec("mjhq30k_fid", "MJHQ-30K FID", "mjhq-fid", "fid", False)
 DPG = ColumnSpec("dpg_bench", "DPG-Bench", "dpg-bench", "overall", True)
 
-# What the small-scale twins are measured on: the shapes world's GenEval-style accuracy and its FID.
+# What the small-scale twins are measured on: the `shapes` benchmark (GenEval's rules on a synthetic world).
 SHAPES_COLUMNS = (
-    ColumnSpec("shapes_fid", "shapes FID", "shapes", "fid", False),
-    ColumnSpec("shapes_accuracy", "shapes accuracy", "shapes", "overall", True),
+    ColumnSpec("shapes_overall", "shapes overall", "shapes", "overall", True),
+    ColumnSpec("shapes_counting", "shapes counting", "shapes", "counting", True),
+    ColumnSpec("shapes_position", "shapes position", "shapes", "position", True),
+    ColumnSpec("shapes_color_attr", "shapes color attr", "shapes", "color_attr", True),
 )
 
 ABLATION_NOTE = (
