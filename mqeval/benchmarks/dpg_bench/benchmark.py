@@ -94,6 +94,7 @@ class DPGBenchmark(Benchmark):
         from mqeval.scorers.vqa import make_vqa_backend
 
         official = self.options.official_quirks
+        self.finalize(out_dir, samples)  # grids for any complete sample that lacks one (idempotent)
         questions = self.questions(options)
         backend = make_vqa_backend(options)
         tiles_per_item = self.options.grid ** 2
