@@ -1,0 +1,144 @@
+"""Frozen-prefix query encoding: the prompt runs once without autograd, only the query positions carry gradients.
+
+With a frozen backbone nothing before the queries depends on a trainable parameter (attention is causal), so the
+prompt tokens' keys/values can be computed under `torch.no_grad()` and handed to a second forward over
+[<begin>, q_1 .. q_N] as a key/value cache. The hidden states at the query positions, and the gradients reaching the
+queries and markers, are those of the full-sequence forward (`Backbone.forward`) up to float rounding; the prompt's
+activations are neither stored nor back-propagated. The trailing <end> marker is skipped: causal attention means no
+query sees it.
+
+`PrefixCache` additionally memoises each prompt's key/values across steps (useful when prompts repeat, e.g. the
+finite caption space of the shapes world): then only the query positions run at all.
+
+Scope: text-only backbones whose `run` is a plain causal LM forward (the `causal_lm` family). Prompts with input
+images, M-RoPE backbones (Qwen2.5-VL) and tuned backbones fall back to the full-sequence path (`supported`).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Optional, Sequence
+
+import torch
+
+from mqeval.model.backbones.base import Backbone, BackboneOutput, text_position_ids
+
+
+def supported(backbone: Backbone, input_images: Optional[list[list[Any]]] = None) -> bool:
+    return (
+        backbone.family == "causal_lm"
+        and backbone.config.tuning == "frozen"
+        and not (input_images and any(input_images))
+    )
+
+
+class PrefixCache:
+    """LRU memo of prompt key/values: rendered text -> per-layer (key, value) of shape [kv_heads, len, head_dim]."""
+
+    def __init__(self, max_entries: int = 4096):
+        self.max_entries = max_entries
+        self._store: OrderedDict[str, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, text: str):
+        entry = self._store.get(text)
+        if entry is not None:
+            self._store.move_to_end(text)
+        return entry
+
+    def put(self, text: str, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self._store[text] = layers
+        self._store.move_to_end(text)
+        while len(self._store) > self.max_entries:
+            self._store.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+def _cache_layers(past) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    if hasattr(past, "layers"):
+        return [(layer.keys, layer.values) for layer in past.layers]
+    return [(k, v) for k, v in past]  # legacy tuple format
+
+
+def _prefix_kv(backbone: Backbone, texts: list[str]) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """Left-padded prompt key/values [B, kv_heads, L, head_dim] per layer and the prompt mask [B, L], no autograd."""
+    inputs = backbone.encode_inputs(texts, [[] for _ in texts])
+    ids = inputs["input_ids"].to(backbone.device)
+    mask = inputs["attention_mask"].to(backbone.device).bool()
+    with torch.no_grad():
+        out = backbone.model.base_model(
+            input_ids=ids, attention_mask=mask.long(), position_ids=text_position_ids(mask), use_cache=True
+        )
+    return [(k.detach(), v.detach()) for k, v in _cache_layers(out.past_key_values)], mask
+
+
+def _prefix_kv_memoised(backbone: Backbone, texts: list[str], cache: PrefixCache):
+    missing = [t for t in dict.fromkeys(texts) if cache.get(t) is None]
+    cache.hits += len(texts) - len(missing)
+    cache.misses += len(missing)
+    if missing:
+        layers, mask = _prefix_kv(backbone, missing)
+        for row, text in enumerate(missing):
+            keep = mask[row]
+            cache.put(text, [(k[row][:, keep].clone(), v[row][:, keep].clone()) for k, v in layers])
+    entries = [cache.get(t) for t in texts]
+    length = max(e[0][0].shape[1] for e in entries)
+    mask = torch.zeros(len(texts), length, dtype=torch.bool, device=backbone.device)
+    layers = []
+    for layer in range(len(entries[0])):
+        ks, vs = [], []
+        for row, entry in enumerate(entries):
+            k, v = entry[layer]
+            pad = length - k.shape[1]
+            ks.append(torch.nn.functional.pad(k, (0, 0, pad, 0)))
+            vs.append(torch.nn.functional.pad(v, (0, 0, pad, 0)))
+            mask[row, pad:] = True
+        layers.append((torch.stack(ks), torch.stack(vs)))
+    return layers, mask
+
+
+def _dynamic_cache(layers: list[tuple[torch.Tensor, torch.Tensor]], model_config):
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model_config)
+    for index, (k, v) in enumerate(layers):
+        cache.update(k, v, index)
+    return cache
+
+
+def query_hidden_states(
+    backbone: Backbone,
+    prompts: Sequence[str],
+    queries: torch.Tensor,
+    markers: Optional[torch.Tensor] = None,
+    cache: Optional[PrefixCache] = None,
+) -> BackboneOutput:
+    """Same contract as `backbone(prompts, None, queries, markers)`: hidden states at the N query slots."""
+    if not supported(backbone):
+        raise ValueError(f"frozen-prefix encoding needs a frozen text-only causal LM, got family {backbone.family!r} "
+                         f"with tuning {backbone.config.tuning!r}")
+    texts = [backbone.render(backbone.truncate(p), 0) for p in prompts]
+    if cache is None:
+        layers, mask = _prefix_kv(backbone, texts)
+    else:
+        layers, mask = _prefix_kv_memoised(backbone, texts, cache)
+    b, n = len(texts), queries.shape[0]
+    embeds = backbone.input_embeddings
+    marker_pair = backbone.marker_ids()
+    if marker_pair is not None:
+        begin = embeds(torch.tensor([marker_pair[0]], device=backbone.device)).expand(b, 1, -1)
+    else:
+        if markers is None:
+            raise ValueError("this tokenizer has no begin/end-of-image tokens: learned markers are required")
+        begin = markers[:1].to(embeds.weight.dtype).expand(b, 1, -1)
+    suffix = torch.cat([begin, queries.to(embeds.weight.dtype).expand(b, -1, -1)], dim=1)
+    full_mask = torch.cat([mask, torch.ones(b, n + 1, dtype=torch.bool, device=mask.device)], dim=1)
+    positions = text_position_ids(full_mask)[:, -(n + 1):]
+    out = backbone.model.base_model(
+        inputs_embeds=suffix, attention_mask=full_mask.long(), position_ids=positions,
+        past_key_values=_dynamic_cache(layers, backbone.model.config), use_cache=True,
+    )
+    hidden = out.last_hidden_state[:, 1:]
+    return BackboneOutput(hidden=hidden, mask=torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device))
