@@ -63,9 +63,12 @@ class Decoder(nn.Module):
 
     def weights_dtype(self, override: Optional[torch.dtype] = None) -> torch.dtype:
         """Trained denoisers keep float32 master weights (use autocast); frozen ones use the configured dtype."""
+        return torch.float32 if self.trainable else self.frozen_dtype(override)
+
+    def frozen_dtype(self, override: Optional[torch.dtype] = None) -> torch.dtype:
         from mqeval.model.backbones.base import DTYPES
 
-        return torch.float32 if self.trainable else (override or DTYPES[self.config.dtype])
+        return override or DTYPES[self.config.dtype]
 
     @property
     def dtype(self) -> torch.dtype:
@@ -89,6 +92,27 @@ class Decoder(nn.Module):
         self.denoiser.requires_grad_(self.trainable)
         if not self.trainable:
             self.eval()
+
+
+def check_prediction_type(config: DecoderConfig, allowed: tuple[str, ...]) -> None:
+    if config.prediction_type not in allowed:
+        raise ConfigError(
+            f"decoder.prediction_type '{config.prediction_type}' does not fit the {config.family} decoder; "
+            f"use {' or '.join(allowed)}"
+        )
+
+
+def diffusers_source(config: DecoderConfig) -> tuple[str, dict[str, Any]]:
+    """Local folder (or hub id to download now) of a diffusers pipeline repo, and from_pretrained kwargs."""
+    from mqeval.model.hub import resolve_model_path
+
+    if not config.model_id:
+        raise ConfigError(f"decoder.model_id is required for the {config.family} decoder")
+    path = resolve_model_path(config.model_id, config.revision, "decoder")
+    common: dict[str, Any] = {"use_safetensors": True}
+    if config.revision and path == config.model_id:
+        common["revision"] = config.revision
+    return path, common
 
 
 def randn(shape, generator: Optional[torch.Generator], device, dtype=torch.float32) -> torch.Tensor:

@@ -6,7 +6,7 @@ from torch import nn
 
 from mqeval.errors import ConfigError
 from mqeval.model.config import DecoderConfig, PixelDecoderConfig
-from mqeval.model.decoders.base import FlowDecoder
+from mqeval.model.decoders.base import FlowDecoder, check_prediction_type
 from mqeval.model.decoders.pixel_dit import PixelDiT
 
 
@@ -15,6 +15,7 @@ class PixelDecoder(FlowDecoder):
 
     def __init__(self, config: DecoderConfig, dtype: torch.dtype | None = None):
         super().__init__(config)
+        check_prediction_type(config, ("flow",))
         self.pixel_config = config.pixel or PixelDecoderConfig()
         if self.pixel_config.width % self.pixel_config.num_heads:
             raise ConfigError("decoder.pixel: width must be a multiple of num_heads")

@@ -1,0 +1,42 @@
+"""Shared loading and prompting of transformers vision-language models that come with a processor."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from mqeval.model.backbones.base import Backbone
+from mqeval.model.config import BackboneConfig
+from mqeval.model.hub import resolve_model_path
+
+
+class ProcessorBackbone(Backbone):
+    supports_images = True
+    language_scope = ".*language_model"
+    model_class: str = ""  # transformers class name
+
+    def __init__(self, config: BackboneConfig, dtype: torch.dtype | None = None):
+        super().__init__(config)
+        import transformers
+        from transformers import AutoProcessor
+
+        if config.gguf_file:
+            raise ValueError(f"gguf_file is only supported for the causal_lm family, not {self.family}")
+        path = resolve_model_path(config.model_id, config.revision, "backbone")
+        common: dict[str, Any] = {"revision": config.revision} if config.revision and path == config.model_id else {}
+        self.processor = AutoProcessor.from_pretrained(path, **common)
+        self.tokenizer = self.processor.tokenizer
+        self.tokenizer.padding_side = "left"
+        model_cls = getattr(transformers, self.model_class)
+        self.model = model_cls.from_pretrained(path, dtype=self.weights_dtype(dtype), use_safetensors=True, **common)
+        self.setup_tuning()
+
+    def render(self, prompt: str, num_images: int) -> str:
+        content = [{"type": "image"} for _ in range(num_images)] + [{"type": "text", "text": prompt}]
+        messages = [{"role": "user", "content": content}]
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def encode_inputs(self, texts: list[str], images: list[list[Any]]) -> dict[str, torch.Tensor]:
+        flat = [im.convert("RGB") for imgs in images for im in imgs]
+        out = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt")
+        return dict(out)
