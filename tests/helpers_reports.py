@@ -56,6 +56,8 @@ def write_run(
     images: bool = False,
     variant_of: Optional[str] = None,
     extra: Optional[Sequence[dict]] = None,
+    warnings: Sequence[str] = (),
+    limit: Optional[int] = None,
 ) -> Path:
     folder = root / run_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,14 +68,14 @@ def write_run(
         "run_id": run_id,
         "created": created,
         "benchmark": {"name": benchmark, "version": version, "variant_of": variant_of, "prompt_set": prompt_set,
-                      "data_sha256": {"prompts": "ab" * 32}, "num_samples": len(scores), "limit": None},
+                      "data_sha256": {"prompts": "ab" * 32}, "num_samples": len(scores), "limit": limit},
         "model": {"card": card, "config": {"name": card, "model": {"decoder": {"family": decoder}}},
                   "checkpoint_sha256": None, "random_init": False},
         "generation": {"seed": 42, "images_per_prompt": 1},
         "scorer": {"name": f"{benchmark}-scorer", "version": scorer_version, "weights": None, "notes": []},
         "metrics": metrics,
         "higher_is_better": {k: not k.endswith("fid") for k in metrics},
-        "warnings": [],
+        "warnings": list(warnings),
         "environment": {"packages": {}, "python": "3", "platform": "test", "device": "cpu", "num_processes": 1},
     }
     (folder / "results.json").write_text(json.dumps(results))

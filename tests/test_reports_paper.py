@@ -165,3 +165,15 @@ def test_small_scale_twin_appears_only_with_runs_and_is_labelled(tmp_path):
     assert small.frame.loc["learnable_queries_64", "shapes overall ↑ ours"] == NOT_RUN
     assert not any("paper" in c for c in small.frame.columns)  # no published numbers beside small-scale ones
     assert set(paper.frame["GenEval ↑ ours"]) == {NOT_RUN}
+
+
+def test_runs_with_warnings_are_marked_and_limited_runs_kept_apart(tmp_path):
+    write_run(tmp_path, "full", "metaquery-b-q64", "geneval", [1.0, 0.0] * 10)
+    write_run(tmp_path, "part", "metaquery-b-q512", "geneval", [1.0, 0.0] * 3, limit=6,
+              warnings=["--limit 6: 6 of 553 samples; not comparable with full-benchmark numbers"])
+    (t,) = report(find_runs([tmp_path]), 1)
+    assert len([c for c in t.frame.columns if c.startswith("GenEval ↑ ours")]) == 2, list(t.frame.columns)
+    assert any("--limit" in n and "never one" in n for n in t.notes)
+    cell = t.frame.loc["learnable_queries_512", "GenEval ↑ ours [first 6 samples]"]
+    assert cell.endswith(" !") and any(n.startswith("!: run part") and "--limit 6" in n for n in t.notes)
+    assert not t.frame.loc["learnable_queries_64", "GenEval ↑ ours [all samples]"].endswith("!")

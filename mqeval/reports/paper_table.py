@@ -20,6 +20,7 @@ from mqeval.reports.specs import SMALL_SCALE_NOTE, ColumnSpec, TableSpec
 NOT_RUN = "not run"
 NO_CARD = "—"  # a row of another method: published numbers only
 NOT_COMPARABLE = "n/c"
+WARNED = " !"  # appended to a measured cell whose run recorded warnings
 MISSING = "-"  # the paper printed no number
 
 
@@ -70,7 +71,12 @@ def _variant_labels(keys: list[CompatKey]) -> dict[CompatKey, str]:
         for f in fields:
             value = str(getattr(key, f))
             value = value[:8] if f in ("data_sha256", "scorer_weights") else value
-            parts.append(f"{names.get(f, '')}{value}" if f != "prompt_set" else f"{value} prompts")
+            if f == "prompt_set":
+                parts.append(f"{value} prompts")
+            elif f == "limit":
+                parts.append("all samples" if value == "all" else f"first {value} samples")
+            else:
+                parts.append(f"{names.get(f, '')}{value}")
         labels[key] = ", ".join(parts)
     return labels
 
@@ -140,6 +146,11 @@ def measure_column(
                 text += f" [{fmt(lo, column.decimals)}, {fmt(hi, column.decimals)}]"
             elif why:
                 notes.append(f"{column.title} ({run.run_id}): {why}.")
+            if run.warnings:
+                text += WARNED
+                warned = f"!: run {run.run_id} ({run.card}) is not the protocol's: {'; '.join(run.warnings)}"
+                if warned not in notes:
+                    notes.append(warned)
             result.cells[ours][label] = text
             record = {
                 "row": label,
@@ -157,6 +168,7 @@ def measure_column(
                 "prompt_set": key.prompt_set,
                 "scorer": f"{key.scorer} {key.scorer_version}".strip(),
                 "status": "measured",
+                "warnings": "; ".join(run.warnings),
             }
             if published is not None:
                 pub = published[label].number(column.key)

@@ -30,7 +30,8 @@ def build_runs_report(runs: list[Run], cache: IntervalCache) -> list[TableReport
             intervals, why = cache.get(run)
             if why and why not in notes:
                 notes.append(f"{run.run_id}: {why}")
-            line = {"card": run.card, "samples": str(len(run.samples))}
+            line = {"card": run.card, "samples": str(len(run.samples)), "warnings": str(len(run.warnings))}
+            notes += [f"{run.run_id}: {w}" for w in run.warnings if f"{run.run_id}: {w}" not in notes]
             for m in metrics:
                 value = run.metrics.get(m)
                 head = f"{m} {'↑' if hib.get(m, True) else '↓'}"
@@ -52,7 +53,7 @@ def build_runs_report(runs: list[Run], cache: IntervalCache) -> list[TableReport
         frame = pd.DataFrame.from_dict(display, orient="index")
         frame.index.name = "run"
         reports.append(TableReport(f"Runs: {key.short()}", frame, pd.DataFrame.from_records(records), notes,
-                                   f"runs_{key.benchmark}_{len(reports)}", runs=members))
+                                   f"{key.benchmark}_{len(reports)}", runs=members))
     return reports
 
 
@@ -94,6 +95,7 @@ def build_comparison(a: Run, b: Run, cache: IntervalCache) -> TableReport:
         f"A = {a.run_id} ({a.card}), B = {b.run_id} ({b.card}); {a.compat_key.short()}; "
         f"{len(a.samples)} paired samples, same prompts and seeds.",
     ]
+    notes += [f"{name} = {run.run_id}: {w}" for name, run in (("A", a), ("B", b)) for w in run.warnings]
     if paired:
         notes.append(f"Paired bootstrap over samples: {opts.n_resamples} resamples, seed {opts.seed}; "
                      "P(A better) counts ties as one half; a verdict needs the CI to exclude 0.")

@@ -26,6 +26,7 @@ class CompatKey:
     scorer: str
     scorer_version: str
     scorer_weights: str
+    limit: str = "all"  # `--limit N` scores a prefix of the prompts: another prompt set in effect
 
     def describe_difference(self, other: "CompatKey") -> str:
         parts = []
@@ -37,6 +38,7 @@ class CompatKey:
             ("scorer", "scorer"),
             ("scorer_version", "scorer version"),
             ("scorer_weights", "scorer weights"),
+            ("limit", "--limit"),
         ]:
             mine, theirs = getattr(self, field), getattr(other, field)
             if mine != theirs:
@@ -45,7 +47,8 @@ class CompatKey:
 
     def short(self) -> str:
         scorer = f"{self.scorer} {self.scorer_version}".strip()
-        return f"{self.benchmark} v{self.version}, {self.prompt_set} prompts, {scorer}"
+        limit = "" if self.limit == "all" else f", first {self.limit} samples"
+        return f"{self.benchmark} v{self.version}, {self.prompt_set} prompts{limit}, {scorer}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,11 @@ class Run:
         return dict(self.results.get("metrics") or {})
 
     @property
+    def warnings(self) -> list[str]:
+        """What makes this run's numbers not the protocol's (random weights, --limit, changed sampling settings)."""
+        return [str(w) for w in self.results.get("warnings") or []]
+
+    @property
     def higher_is_better(self) -> dict[str, bool]:
         return dict(self.results.get("higher_is_better") or {})
 
@@ -128,6 +136,7 @@ class Run:
             str(scorer.get("name", "")),
             str(scorer.get("version", "")),
             str(scorer.get("weights") or ""),
+            "all" if self.benchmark.get("limit") is None else str(self.benchmark["limit"]),
         )
 
 
