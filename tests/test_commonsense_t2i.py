@@ -146,3 +146,16 @@ def test_end_to_end_scoring_against_fake_judge(standins, tmp_path):
     assert result.metrics["judge_unparseable"] == 1 and any("not 0 or 1" in w for w in result.warnings)
     assert [r["pair_score"] for r in result.per_sample] == [0.5, 0.5, 0.25, 0.25]
     assert again.metrics["judge_calls"] == 0 and again.metrics["judge_cache_hits"] == 32
+
+
+def test_finalize_turns_png_bytes_into_jpeg(standins, tmp_path):
+    bench = benchmark_on(standins)
+    sample = bench.samples(standins)[0]
+    path = bench.image_path(tmp_path, sample, 0)
+    path.parent.mkdir(parents=True)
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(path, format="PNG")  # what a PNG-only generator writes
+    bench.finalize(tmp_path, [sample])
+    data = path.read_bytes()
+    assert data[:3] == b"\xff\xd8\xff"
+    bench.finalize(tmp_path, [sample])  # idempotent: a JPEG is left alone
+    assert path.read_bytes() == data

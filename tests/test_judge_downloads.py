@@ -81,3 +81,19 @@ def test_offline_mode_refuses_to_download(tmp_path, monkeypatch):
     with pytest.raises(DataIntegrityError, match="--data-dir"):
         fetch_data_file("x.json", "http://127.0.0.1:9/x.json", SHA, cache_root=tmp_path)
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_recorded_hashes_fill_in_unknown_and_git_blob_entries(tmp_path, monkeypatch):
+    from mqeval.benchmarks.base import DataFile
+    from mqeval.benchmarks.downloads import recorded_hashes
+
+    with FakeOpenAIServer(files={"/a.json": CONTENT, "/b.json": CONTENT}) as server:
+        url_a, url_b = (f"http://127.0.0.1:{server.port}/{n}.json" for n in "ab")
+        data = {"a": DataFile(sha256="", url=url_a),
+                "b": DataFile(sha256="git-blob-sha1:" + hashlib.sha1(b"blob %d\0" % len(CONTENT) + CONTENT).hexdigest(), url=url_b),
+                "c": DataFile(sha256=SHA, path="x")}
+        assert recorded_hashes(data, tmp_path) == {"a": "", "b": data["b"].sha256, "c": SHA}
+        monkeypatch.setenv(TRUST_ENV, "1")
+        fetch_data_file("a.json", url_a, "", cache_root=tmp_path)
+        fetch_data_file("b.json", url_b, data["b"].sha256, cache_root=tmp_path)
+    assert recorded_hashes(data, tmp_path) == {"a": SHA, "b": SHA, "c": SHA}

@@ -197,3 +197,16 @@ def resolve_data_file(
     return fetch_data_file(
         name, data_file.url, data_file.sha256, local_dir=local_dir, cache_root=cache_root, what=f"data file '{key}'"
     )
+
+
+def recorded_hashes(data: "dict[str, DataFile]", cache_root: Optional[Path] = None) -> dict[str, str]:
+    """sha256 per data entry: the spec's, or, where the spec has none (or only a git blob id), the one recorded
+    when the file was first verified; the spec's digest spec when nothing was recorded yet."""
+    pins = _read_pins(Path(cache_root) if cache_root is not None else cache_dir())
+    out = {}
+    for key, entry in data.items():
+        digest = (entry.sha256 or "").strip()
+        if (not digest or digest.lower().startswith(GIT_BLOB_PREFIX)) and entry.url and entry.url in pins:
+            digest = pins[entry.url]
+        out[key] = digest
+    return out

@@ -17,12 +17,13 @@ from typing import Any, Optional
 
 from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScorerInfo, ScoreResult
 from mqeval.benchmarks.commonsense_t2i import protocol
-from mqeval.benchmarks.downloads import resolve_data_file
+from mqeval.benchmarks.downloads import recorded_hashes, resolve_data_file
 from mqeval.errors import DataIntegrityError
 from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings
 from mqeval.scorers.judge_instructions import InstructionTemplate, assigned_template, source_version
 
 FIELDS = ("prompt1", "prompt2", "description1", "description2")
+JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,26 @@ class CommonsenseT2IBenchmark(Benchmark):
         number, side = sample.metadata["pair"], sample.metadata["side"]
         return Path(out_dir) / f"prompt{side}_img" / "original" / f"{number:04d}-{image_index + 1}.jpg"
 
+    def finalize(self, out_dir: Path, samples: list[Sample]) -> None:
+        """Make the `.jpg` files real JPEGs (PIL's default quality 75, as MetaQuery's sampler saves them): the
+        judge sees JPEG artefacts in the reference runs, and a generator may have written PNG bytes. Idempotent."""
+        from PIL import Image
+
+        from mqeval.fileio import atomic_path
+
+        for sample in samples:
+            for j in range(sample.num_images):
+                path = self.image_path(out_dir, sample, j)
+                if not path.is_file():
+                    continue
+                with open(path, "rb") as handle:
+                    if handle.read(3) == JPEG_MAGIC:
+                        continue
+                with Image.open(path) as image:
+                    rgb = image.convert("RGB")
+                with atomic_path(path) as tmp:
+                    rgb.save(tmp, format="JPEG")
+
     def instructions(self, options: ScoreOptions) -> tuple[InstructionTemplate, InstructionTemplate]:
         path = resolve_data_file(self.spec.data["judge_instructions"], "judge_instructions",
                                  local_dir=options.data_dir, cache_root=options.cache_dir).path
@@ -107,6 +128,7 @@ class CommonsenseT2IBenchmark(Benchmark):
         requests: list[JudgeRequest] = []
         slots: list[tuple[int, int]] = []  # (sample position, image index) per pair of requests
         missing: list[str] = []
+        not_jpeg = 0
         for position, sample in enumerate(samples):
             d1 = official_description(sample.metadata["description1"])
             d2 = official_description(sample.metadata["description2"])
@@ -116,6 +138,7 @@ class CommonsenseT2IBenchmark(Benchmark):
                     missing.append(str(path.relative_to(out_dir)))
                     continue
                 image = path.read_bytes()
+                not_jpeg += image[:3] != JPEG_MAGIC
                 for template, text in ((ask1, ask1.render(description1=d1)), (ask2, ask2.render(description2=d2))):
                     requests.append(JudgeRequest(text=text, image=image, max_tokens=self.options.judge_max_tokens,
                                                  detail=self.options.judge_detail, instruction_version=template.version))
@@ -144,6 +167,9 @@ class CommonsenseT2IBenchmark(Benchmark):
         if missing:
             warnings.append(f"{len(missing)} images are missing (e.g. {missing[:5]}); their answers count as "
                             "unreadable, so those images support no description")
+        if not_jpeg:
+            warnings.append(f"{not_jpeg} .jpg images are not JPEG files (the reference runs judged JPEGs); "
+                            "`finalize` converts them")
         if unreadable:
             warnings.append(f"{unreadable} judge answers were not 0 or 1; the official rule counts them as "
                             "supporting no description")
@@ -168,6 +194,9 @@ class CommonsenseT2IBenchmark(Benchmark):
         pairs, _ = protocol.pair_up(per_sample)
         for first, second in pairs:
             first["pair_score"] = second["pair_score"] = protocol.pair_score(first["answers"], second["answers"], rng)
+
+    def data_hashes(self) -> dict[str, str]:
+        return recorded_hashes(self.spec.data)
 
     def aggregate(self, per_sample: list[dict[str, Any]]) -> dict[str, float]:
         return protocol.aggregate(per_sample)

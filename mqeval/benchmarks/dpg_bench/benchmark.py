@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScorerInfo, ScoreResult
-from mqeval.benchmarks.downloads import resolve_data_file
+from mqeval.benchmarks.downloads import recorded_hashes, resolve_data_file
 from mqeval.benchmarks.dpg_bench import protocol
 
 
@@ -166,6 +166,9 @@ class DPGBenchmark(Benchmark):
                 examples = "; ".join(f"{r['item_id']}: {r.get('error')}" for r in bad[:5])
                 out.append(f"{len(bad)} items {status.replace('_', ' ')}, {what}: {examples}")
         return out
+
+    def data_hashes(self) -> dict[str, str]:
+        return recorded_hashes(self.spec.data)
 
     def aggregate(self, per_sample: list[dict[str, Any]]) -> dict[str, float]:
         return protocol.aggregate(per_sample, official=self.options.official_quirks)
