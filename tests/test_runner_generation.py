@@ -124,3 +124,11 @@ def test_duplicate_sample_ids_are_refused(tmp_path):
     bench = FakeBenchmark()
     with pytest.raises(ConfigError, match="duplicate"):
         plan_jobs(bench, [Sample("x", 0, "a"), Sample("x", 1, "b")], fake_settings(), tmp_path)
+
+
+def test_temporary_files_of_a_killed_run_are_removed(tmp_path):
+    stale = tmp_path / "images" / "00001" / "samples" / ".0000.png.k2j3.tmp.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a png")
+    run(tmp_path)
+    assert not stale.exists() and len(png_bytes(tmp_path / "images")) == 10

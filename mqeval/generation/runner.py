@@ -2,7 +2,8 @@
 
 Steps (every rank runs them; `barrier` keeps them in step):
 1. plan one job per image in the global order; seeds from (global seed, sample id, image index) only;
-2. check the folder's manifest (refuse to mix configurations), then the main rank writes it;
+2. check the folder's manifest (refuse to mix configurations), then the main rank writes it and removes temporary
+   files a killed run left behind;
 3. every rank scans which images are already finished and valid, then a barrier (nobody writes before all scanned);
 4. cut fixed batches from the global order, keep those with a missing image, rank r takes pending batch k if
    k % world == r (see mqeval.generation.jobs for why);
@@ -76,6 +77,7 @@ def generate(
         if overwrite:
             shutil.rmtree(images_dir, ignore_errors=True)
             (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+        remove_stale_temporaries(images_dir)
         if fingerprint is not None:
             write_manifest(out_dir, fingerprint)
     group.barrier()
@@ -157,6 +159,13 @@ def _generate_batch(pipeline: Callable, batch: list[ImageJob], settings: Generat
     if len(images) != len(batch):
         raise RuntimeError(f"the pipeline returned {len(images)} images for a batch of {len(batch)}")
     return images
+
+
+def remove_stale_temporaries(images_dir: Path) -> None:
+    """Temporary files a killed run left behind (fileio names them `.<name>.<random>.tmp<suffix>`)."""
+    if images_dir.is_dir():
+        for path in images_dir.rglob(".*.tmp*"):
+            path.unlink(missing_ok=True)
 
 
 def save_png(image, path: Path) -> None:
