@@ -16,6 +16,7 @@ from typing import Any, Optional
 from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScorerInfo, ScoreResult
 from mqeval.benchmarks.downloads import recorded_hashes, resolve_data_file
 from mqeval.benchmarks.dpg_bench import protocol
+from mqeval.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ class DPGBenchmark(Benchmark):
                         grid_image.load()
                         tiles = crop_tiles(grid_image, self.options.tile_size, tiles_per_item)
                     record.update(self._score_item(item, tiles, backend, official))
-                except (protocol.MissingParentError, OSError, RuntimeError, ValueError) as exc:
+                except UserError:
+                    raise  # a configuration problem (bad key, missing package) fails the run, not one item
+                except Exception as exc:  # the reference script skips an image on any error; so do we, loudly
                     record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
             per_sample.append(record)
         metrics = self.aggregate(per_sample)
