@@ -154,3 +154,14 @@ def test_benchmark_metadata_is_not_mutated_by_sampling(samples):
     for s in samples[:10]:
         _correct_scene(s.metadata, 0, 32)
     assert [s.metadata for s in samples] == before
+
+
+def test_oracle_writes_the_layout_and_scores_one(bench, tmp_path):
+    from mqeval.benchmarks.shapes.oracle import main
+
+    main([str(tmp_path), "--size", "32", "--limit", "30"])
+    samples = bench.samples()[:30]
+    assert sorted(p.name for p in (tmp_path / "00029" / "samples").iterdir()) == ["0000.png", "0001.png", "0002.png", "0003.png"]
+    assert (tmp_path / "00029" / "metadata.jsonl").is_file() and not (tmp_path / "00030").exists()
+    result = bench.score(tmp_path, samples, ScoreOptions())
+    assert result.metrics["overall"] == 1.0 and set(result.metrics) == {"single_object", "two_object", "counting", "colors", "overall"}
