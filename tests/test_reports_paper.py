@@ -12,7 +12,7 @@ from helpers_reports import lookup_for, write_run
 from mqeval.paths import PAPER_RESULTS_DIR
 from mqeval.reports.api import paper_report
 from mqeval.reports.intervals import StatsOptions
-from mqeval.reports.paper_table import NO_CARD, NOT_COMPARABLE, NOT_RUN
+from mqeval.reports.paper_table import NO_CARD, NOT_COMPARABLE, NOT_RUN, zoo_index
 from mqeval.reports.published import published_rows
 from mqeval.reports.runs import find_runs
 from mqeval.reports.specs import TABLES, table_spec
@@ -21,9 +21,11 @@ STATS = StatsOptions(n_resamples=200)
 SHARED_PAPER = Path("/work/shared/paper")
 
 
+ZOO = zoo_index()  # the cards, read once for the module
+
+
 def report(runs, table, lookup=None):
-    out = paper_report(runs, [table], STATS, lookup or lookup_for())
-    return out
+    return paper_report(runs, [table], STATS, lookup or lookup_for(), zoo=ZOO)
 
 
 def test_results_paper_is_the_shared_transcription():
@@ -83,7 +85,7 @@ def test_a_run_fills_its_cell_with_ci_and_difference(tmp_path):
 
 
 def test_fid_like_runs_have_no_ci_and_say_why(tmp_path):
-    write_run(tmp_path, "fid", "metaquery-b-q512", "mjhq-fid", [0.0] * 5, metrics={"fid": 7.1})
+    write_run(tmp_path, "fid", "metaquery-b-q512", "mjhq-30k-fid", [0.0] * 5, metrics={"fid": 7.1})
     (t,) = report(find_runs([tmp_path]), 1)
     assert t.frame.loc["learnable_queries_512", "MJHQ-30K FID ↓ ours"] == "7.10"
     assert t.frame.loc["learnable_queries_512", "MJHQ-30K FID ↓ Δ"] == "-0.24"
@@ -126,9 +128,9 @@ def test_original_and_rewritten_geneval_are_separate_and_only_matching_prompts_g
 
 
 def test_table4_routes_coco_fid_to_sd15_cards_and_the_rest_to_sana(tmp_path):
-    write_run(tmp_path, "sd", "metaquery-l-sd15", "coco-fid", [0.0] * 3, metrics={"fid": 9.0}, decoder="sd15")
-    write_run(tmp_path, "sana", "metaquery-l", "coco-fid", [0.0] * 3, metrics={"fid": 20.0}, decoder="sana")
-    write_run(tmp_path, "mjhq-sd", "metaquery-l-sd15", "mjhq-fid", [0.0] * 3, metrics={"fid": 30.0}, decoder="sd15")
+    write_run(tmp_path, "sd", "metaquery-l-sd15", "coco-30k-fid", [0.0] * 3, metrics={"fid": 9.0}, decoder="sd15")
+    write_run(tmp_path, "sana", "metaquery-l", "coco-30k-fid", [0.0] * 3, metrics={"fid": 20.0}, decoder="sana")
+    write_run(tmp_path, "mjhq-sd", "metaquery-l-sd15", "mjhq-30k-fid", [0.0] * 3, metrics={"fid": 30.0}, decoder="sd15")
     (t,) = report(find_runs([tmp_path]), 4)
     assert t.frame.loc["MetaQuery-L", "COCO FID ↓ ours"] == "9.00"
     assert t.frame.loc["MetaQuery-L", "COCO FID ↓ Δ"] == "+0.13"
@@ -177,3 +179,26 @@ def test_runs_with_warnings_are_marked_and_limited_runs_kept_apart(tmp_path):
     cell = t.frame.loc["learnable_queries_512", "GenEval ↑ ours [first 6 samples]"]
     assert cell.endswith(" !") and any(n.startswith("!: run part") and "--limit 6" in n for n in t.notes)
     assert not t.frame.loc["learnable_queries_64", "GenEval ↑ ours [all samples]"].endswith("!")
+
+
+def test_a_card_tag_points_a_row_at_its_small_scale_twin(tmp_path):
+    from mqeval.reports.intervals import IntervalCache
+    from mqeval.reports.paper_table import build_small_scale_table
+
+    write_run(tmp_path, "twin", "my-own-smol-512", "shapes", [1.0, 0.0] * 5)
+    runs, cache = find_runs([tmp_path]), IntervalCache(lookup_for(), STATS)
+    spec = table_spec(1)
+    assert build_small_scale_table(spec, runs, cache, twins={}) is None
+    small = build_small_scale_table(spec, runs, cache, twins={(1, "learnable_queries_512"): "my-own-smol-512"})
+    assert small.frame.loc["learnable_queries_512", "card"] == "my-own-smol-512"
+    assert small.frame.loc["learnable_queries_512", "shapes overall ↑ ours"].startswith("0.50")
+
+
+def test_every_generation_column_names_a_benchmark_spec():
+    from mqeval.benchmarks.registry import spec_paths
+
+    known = set(spec_paths())
+    understanding = {"mme", "mmbench", "seed-bench", "mmmu", "mm-vet"}  # lmms-eval suites: no plug-in in mqeval yet
+    for spec in TABLES:
+        for column in spec.columns + spec.small_scale_columns:
+            assert column.benchmark in known | understanding, (spec.number, column.benchmark)

@@ -14,6 +14,7 @@ from helpers_reports import lookup_for, write_run
 from mqeval.errors import UnknownNameError
 from mqeval.reports.api import emit, paper_report
 from mqeval.reports.intervals import StatsOptions
+from mqeval.reports.paper_table import zoo_index
 from mqeval.reports.render import latex_escape, render
 from mqeval.reports.runs import find_runs
 from mqeval.reports.specs import TABLES
@@ -25,7 +26,7 @@ def reports(tmp_path_factory):
     write_run(root, "q64", "metaquery-b-q64", "geneval", [1.0, 0.0, 1.0] * 10, images=True)
     write_run(root, "q512", "metaquery-b-q512", "geneval", [1.0, 1.0, 0.0] * 10, images=True)
     write_run(root, "odd", "metaquery-b-last-layer", "geneval", [1.0] * 30, version="2")
-    return paper_report(find_runs([root]), None, StatsOptions(n_resamples=100), lookup_for("1.0"))
+    return paper_report(find_runs([root]), None, StatsOptions(n_resamples=100), lookup_for("1.0"), zoo=zoo_index())
 
 
 def test_markdown_tables_are_rectangular(reports):

@@ -8,7 +8,7 @@ from mqeval.errors import UserError
 from mqeval.fileio import atomic_open
 from mqeval.paths import PAPER_RESULTS_DIR
 from mqeval.reports.intervals import BenchmarkLookup, IntervalCache, StatsOptions, default_lookup
-from mqeval.reports.paper_table import TableReport, build_paper_table, build_small_scale_table, paper_cards
+from mqeval.reports.paper_table import TableReport, build_paper_table, build_small_scale_table, ZooIndex, zoo_index
 from mqeval.reports.render import render
 from mqeval.reports.runs import Run, find_runs, read_run
 from mqeval.reports.specs import TABLES, table_spec
@@ -31,14 +31,16 @@ def paper_report(
     stats: StatsOptions = StatsOptions(),
     lookup: BenchmarkLookup = default_lookup,
     paper_dir: Path = PAPER_RESULTS_DIR,
+    zoo: Optional[ZooIndex] = None,
 ) -> list[TableReport]:
     cache = IntervalCache(lookup, stats)
-    cards = paper_cards()
+    zoo = zoo or zoo_index()
+    cards, twins = zoo.paper, zoo.twins
     specs = [table_spec(n) for n in tables] if tables else list(TABLES)
     reports = []
     for spec in specs:
         reports.append(build_paper_table(spec, runs, cache, cards, paper_dir))
-        small = build_small_scale_table(spec, runs, cache)
+        small = build_small_scale_table(spec, runs, cache, twins)
         if small is not None:
             reports.append(small)
     return reports

@@ -35,15 +35,34 @@ class TableReport:
     runs: list[Run] = field(default_factory=list)  # the runs whose numbers the table shows
 
 
-def paper_cards(zoo_dir: Path = MODEL_ZOO_DIR) -> dict[tuple[int, str], list[str]]:
-    """(table, row label) -> the cards that reproduce it."""
+TWIN_TAG = "small-scale-of:"  # a card tagged "small-scale-of:<table>/<row>" is that row's small-scale twin
+
+
+@dataclass(frozen=True)
+class ZooIndex:
+    paper: dict[tuple[int, str], list[str]]  # (table, row label) -> the cards that reproduce it
+    twins: dict[tuple[int, str], str]  # (table, row label) -> the card tagged as its small-scale twin
+
+
+def zoo_index(zoo_dir: Path = MODEL_ZOO_DIR) -> ZooIndex:
+    """Read every card once: which paper rows it reproduces, which row it is the small-scale twin of."""
+    from mqeval.errors import ConfigError
     from mqeval.zoo import card_names, load_card
 
-    out: dict[tuple[int, str], list[str]] = defaultdict(list)
+    paper: dict[tuple[int, str], list[str]] = defaultdict(list)
+    twins: dict[tuple[int, str], str] = {}
     for name in card_names(zoo_dir):
-        for row in load_card(name, zoo_dir).paper:
-            out[(row.table, row.row)].append(name)
-    return dict(out)
+        card = load_card(name, zoo_dir)
+        for row in card.paper:
+            paper[(row.table, row.row)].append(name)
+        for tag in card.tags:
+            if tag.startswith(TWIN_TAG):
+                table, _, row = tag[len(TWIN_TAG):].partition("/")
+                key = (int(table), row)
+                if key in twins and twins[key] != name:
+                    raise ConfigError(f"model_zoo: both {twins[key]} and {name} are tagged {tag}")
+                twins[key] = name
+    return ZooIndex(dict(paper), twins)
 
 
 def required_prompt_set(column: ColumnSpec, row: Optional[PublishedRow]) -> str:
@@ -239,7 +258,7 @@ def build_paper_table(
     cards: Optional[dict[tuple[int, str], list[str]]] = None,
     paper_dir: Path = PAPER_RESULTS_DIR,
 ) -> TableReport:
-    cards = paper_cards() if cards is None else cards
+    cards = zoo_index().paper if cards is None else cards
     rows = published_rows(spec, paper_dir)
     by_label = {row.label: row for row in rows}
     labels = [row.label for row in rows]
@@ -262,11 +281,17 @@ def build_paper_table(
     return report
 
 
-def build_small_scale_table(spec: TableSpec, runs: list[Run], cache: IntervalCache) -> Optional[TableReport]:
-    """The ablation table measured on its small-scale twins; None when the spec has none or no twin has a run."""
+def build_small_scale_table(
+    spec: TableSpec, runs: list[Run], cache: IntervalCache, twins: Optional[dict[tuple[int, str], str]] = None
+) -> Optional[TableReport]:
+    """The ablation table measured on its small-scale twins; None when the spec has none or no twin has a run.
+
+    Twins come from the spec's `small_scale` mapping; a card tagged `small-scale-of:<table>/<row>` overrides it."""
     if not spec.small_scale:
         return None
+    twins = zoo_index().twins if twins is None else twins
     mapping = dict(spec.small_scale)
+    mapping.update({row: card for (table, row), card in twins.items() if table == spec.number and row in mapping})
     if not any(run.card in mapping.values() for run in runs):
         return None
     labels = list(mapping)

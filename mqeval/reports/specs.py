@@ -61,8 +61,8 @@ def _geneval(prompt_set: Optional[str] = None) -> ColumnSpec:
     return ColumnSpec("geneval", "GenEval", "geneval", "overall", True, prompt_set=prompt_set)
 
 
-MJHQ = ColumnSpec("mjhq30k_fid", "MJHQ-30K FID", "mjhq-fid", "fid", False)
-DPG = ColumnSpec("dpg_bench", "DPG-Bench", "dpg-bench", "overall", True)
+MJHQ = ColumnSpec("mjhq30k_fid", "MJHQ-30K FID", "mjhq-30k-fid", "fid", False)
+DPG = ColumnSpec("dpg_bench", "DPG-Bench", "dpg-bench", "dpg_score", True)
 
 # What the small-scale twins are measured on: the `shapes` benchmark (GenEval's rules on a synthetic world).
 SHAPES_COLUMNS = (
@@ -154,10 +154,10 @@ TABLES: tuple[TableSpec, ...] = (
             ColumnSpec("seed", "SEED", "seed-bench", "accuracy", True, decimals=1),
             ColumnSpec("mmmu", "MMMU", "mmmu", "accuracy", True, decimals=1),
             ColumnSpec("mm_vet", "MM-Vet", "mm-vet", "score", True, decimals=1),
-            ColumnSpec("coco_fid", "COCO FID", "coco-fid", "fid", False, decoder="sd15"),
-            ColumnSpec("mjhq_fid", "MJHQ FID", "mjhq-fid", "fid", False, decoder="sana"),
+            ColumnSpec("coco_fid", "COCO FID", "coco-30k-fid", "fid", False, decoder="sd15"),
+            ColumnSpec("mjhq_fid", "MJHQ FID", "mjhq-30k-fid", "fid", False, decoder="sana"),
             ColumnSpec("geneval", "GenEval", "geneval", "overall", True, decoder="sana", prompt_set="flag:geneval_rewritten"),
-            ColumnSpec("dpg_bench", "DPG-Bench", "dpg-bench", "overall", True, decoder="sana"),
+            ColumnSpec("dpg_bench", "DPG-Bench", "dpg-bench", "dpg_score", True, decoder="sana"),
         ),
         info_columns=("base_llm",),
         notes=(
