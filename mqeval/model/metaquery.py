@@ -130,8 +130,6 @@ class MetaQuery(nn.Module):
         super().train(mode)
         if self.config.backbone.tuning == "frozen":
             self.backbone.eval()
-        if not self.decoder.trainable:
-            self.decoder.eval()
         return self
 
     def trainable_parameters(self) -> list[nn.Parameter]:

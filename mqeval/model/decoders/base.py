@@ -87,6 +87,13 @@ class Decoder(nn.Module):
             )
         return name
 
+    def train(self, mode: bool = True) -> "Decoder":
+        """Only a trained denoiser ever leaves eval mode; autoencoders stay frozen in eval mode."""
+        super().train(False)
+        if mode and self.trainable:
+            self.denoiser.train(True)
+        return self
+
     def freeze_unless_trained(self) -> None:
         self.requires_grad_(False)
         self.denoiser.requires_grad_(self.trainable)
