@@ -100,3 +100,17 @@ def test_cli_compare_and_refusal_message(tmp_path):
     assert isinstance(result.exception, PairingError) and "different samples" in str(result.exception)
     result = runner.invoke(cli.app, ["report", "runs", str(tmp_path), "--no-ci", "-f", "markdown"])
     assert result.exit_code == 0 and "| a |" in result.output
+
+
+def test_an_unreadable_run_is_skipped_with_a_note_not_fatal(tmp_path):
+    import json
+
+    write_run(tmp_path, "good", "metaquery-b", "geneval", [1.0, 0.0] * 5)
+    bad = write_run(tmp_path, "old-schema", "metaquery-b", "geneval", [1.0] * 4)
+    data = json.loads((bad / "results.json").read_text())
+    (bad / "results.json").write_text(json.dumps({**data, "schema_version": 0}))
+    reports = runs_report([tmp_path], STATS, lookup_for())
+    assert [list(r.frame.index) for r in reports] == [["good"]]
+    assert any("skipped" in n and "old-schema" in n and "schema_version" in n for n in reports[-1].notes)
+    with pytest.raises(Exception, match="schema_version"):
+        read_run(bad)

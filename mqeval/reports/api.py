@@ -22,7 +22,8 @@ def load_runs_or_none(dirs: Sequence[Path], default: Optional[Path] = None) -> t
         if not default.exists():
             return [], [f"No runs folder at {default}: every measured cell is 'not run'."]
         dirs = [default]
-    return find_runs(dirs), []
+    problems: list[str] = []
+    return find_runs(dirs, problems), problems
 
 
 def paper_report(
@@ -49,10 +50,13 @@ def paper_report(
 def runs_report(dirs: Sequence[Path], stats: StatsOptions = StatsOptions(), lookup: BenchmarkLookup = default_lookup) -> list[TableReport]:
     from mqeval.reports.run_tables import build_runs_report
 
-    runs = find_runs(dirs)
+    problems: list[str] = []
+    runs = find_runs(dirs, problems)
     if not runs:
-        raise UserError(f"No runs (folders with results.json) under {', '.join(map(str, dirs))}")
-    return build_runs_report(runs, IntervalCache(lookup, stats))
+        raise UserError(f"No readable runs (folders with results.json) under {', '.join(map(str, dirs))}. {' '.join(problems)}")
+    reports = build_runs_report(runs, IntervalCache(lookup, stats))
+    reports[-1].notes.extend(problems)
+    return reports
 
 
 def compare_report(a: Path, b: Path, stats: StatsOptions = StatsOptions(), lookup: BenchmarkLookup = default_lookup) -> TableReport:
@@ -63,8 +67,8 @@ def compare_report(a: Path, b: Path, stats: StatsOptions = StatsOptions(), looku
 
 def emit(reports: list[TableReport], fmt: str, out: Optional[Path], figures: bool = True, notes: Sequence[str] = ()) -> str:
     """Render; with `out`, write it (and the pictures next to it) and return the text as well."""
-    for report in reports:
-        report.notes.extend(n for n in notes if n not in report.notes)
+    if reports:  # report-wide notes go under the first table
+        reports[0].notes.extend(n for n in notes if n not in reports[0].notes)
     if out is not None and figures:
         from mqeval.reports.figures import write_figures
 

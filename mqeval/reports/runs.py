@@ -91,7 +91,7 @@ class Run:
 
     @property
     def card(self) -> str:
-        return str((self.results.get("model") or {}).get("card", "?"))
+        return str((self.results.get("model") or {}).get("card") or "?")
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -159,8 +159,11 @@ def read_run(path: str | Path) -> Run:
     return Run(path, results, samples)
 
 
-def find_runs(roots: Iterable[str | Path]) -> list[Run]:
-    """Every run folder at or under the given paths (a folder holding results.json is one run), sorted by path."""
+def find_runs(roots: Iterable[str | Path], problems: Optional[list[str]] = None) -> list[Run]:
+    """Every run folder at or under the given paths (a folder holding results.json is one run), sorted by path.
+
+    With a `problems` list, a run folder that cannot be read (other schema version, broken JSON) is skipped and
+    described there; without one, it is an error."""
     found: dict[Path, Run] = {}
     for root in roots:
         root = Path(root)
@@ -168,5 +171,12 @@ def find_runs(roots: Iterable[str | Path]) -> list[Run]:
             raise UserError(f"No such runs folder: {root}")
         folders = [root] if (root / "results.json").is_file() else sorted(p.parent for p in root.rglob("results.json"))
         for folder in folders:
-            found.setdefault(folder.resolve(), read_run(folder))
+            if folder.resolve() in found:
+                continue
+            try:
+                found[folder.resolve()] = read_run(folder)
+            except UserError as exc:
+                if problems is None:
+                    raise
+                problems.append(f"skipped {folder}: {exc}")
     return [found[k] for k in sorted(found)]
