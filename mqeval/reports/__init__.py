@@ -1,0 +1,14 @@
+"""Reports: the paper's Tables 1-7 and any set of runs as pandas tables, with bootstrap CIs and paired comparisons.
+
+    mqeval report paper [--table N] [--runs DIR] [--format terminal|markdown|latex|csv|html] [--out FILE]
+    mqeval report runs DIR...
+    mqeval compare RUN_A RUN_B
+
+- specs.py: declarative table specs (published rows, columns = benchmark + metric + direction, small-scale twins).
+- published.py: results/paper/*.csv rows with the labels that model cards name.
+- runs.py: run folders (results.json + samples.jsonl) and what makes two runs comparable (CompatKey).
+- stats.py: bootstrap CIs and paired bootstrap, recomputing metrics with the benchmark plug-in's `aggregate`.
+- intervals.py: a run's CIs (or why there are none: FID-like plug-in, other benchmark version, no samples).
+- paper_table.py / run_tables.py: the tables; render.py: the five formats; figures.py: bar charts, image grids.
+Reports read only the results store; they never generate or score.
+"""
