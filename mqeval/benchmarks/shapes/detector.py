@@ -157,29 +157,47 @@ def classify_alpha(
     return best, float(fit * clarity), fits
 
 
-def _objects(labels: np.ndarray, config: DetectorConfig) -> list[tuple[np.ndarray, int]]:
-    """(mask, colour index) for every object region."""
+def _objects(labels: np.ndarray, config: DetectorConfig, min_area: float) -> list[tuple[np.ndarray, int]]:
+    """(mask, colour index) for every object region.
+
+    A component with one dominant colour is one object. One with several large colour shares is split by colour
+    only when the split is coherent (solid pieces, which survive a 3x3 opening, of at least `min_area` hold 70% of
+    its pixels: touching objects); speckled colour (a muddy object whose pixels hesitate between two palette
+    colours) stays one object of its majority colour.
+    """
     structure = np.ones((3, 3), dtype=bool)
-    components, count = ndimage.label(labels >= 0, structure=structure)
+    components, _ = ndimage.label(labels >= 0, structure=structure)
     regions: list[tuple[np.ndarray, int]] = []
+
+    def add(window: tuple[slice, slice], local: np.ndarray, colour: int) -> None:
+        region = np.zeros(labels.shape, dtype=bool)
+        region[window] = local
+        regions.append((region, colour))
+
     for index, window in enumerate(ndimage.find_objects(components), start=1):
         if window is None:
             continue
         local = components[window] == index
         colours = labels[window][local]
-        shares = np.bincount(colours, minlength=1) / colours.size
-        major = [c for c in np.flatnonzero(shares >= config.split_share)]
-        if len(major) <= 1:
-            region = np.zeros(labels.shape, dtype=bool)
-            region[window] = local
-            regions.append((region, int(np.argmax(shares))))
-            continue
-        for colour in major:
-            pieces, n = ndimage.label(local & (labels[window] == colour), structure=structure)
-            for piece in range(1, n + 1):
-                region = np.zeros(labels.shape, dtype=bool)
-                region[window] = pieces == piece
-                regions.append((region, int(colour)))
+        shares = np.bincount(colours) / colours.size
+        major = np.flatnonzero(shares >= config.split_share)
+        pieces: list[tuple[np.ndarray, int]] = []
+        solid_area = 0
+        if len(major) > 1:
+            for colour in major:
+                own = local & (labels[window] == colour)
+                opened = ndimage.binary_opening(own)
+                labelled, _ = ndimage.label(own, structure=structure)
+                for k in np.unique(labelled[opened]):
+                    piece = labelled == k
+                    if np.count_nonzero(piece) >= min_area:
+                        pieces.append((piece, int(colour)))
+                        solid_area += np.count_nonzero(piece & opened)
+        if pieces and solid_area >= 0.7 * colours.size:
+            for piece, colour in pieces:
+                add(window, piece, colour)
+        else:
+            add(window, local, int(np.argmax(shares)))
     return regions
 
 
@@ -211,7 +229,7 @@ def detect(image: Image.Image | np.ndarray, config: DetectorConfig = DetectorCon
     labels, names = color_labels(arr, config)
     background = background_color(arr)
     min_area = max(config.min_area_px, config.min_area_fraction * arr.shape[0] * arr.shape[1])
-    regions = [(ndimage.binary_fill_holes(r), c) for r, c in _objects(labels, config)]
+    regions = [(ndimage.binary_fill_holes(r), c) for r, c in _objects(labels, config, min_area)]
     regions = [(r, c) for r, c in regions if np.count_nonzero(r) >= min_area]
     foreground = labels >= 0
     found: list[Detection] = []
