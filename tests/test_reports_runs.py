@@ -114,3 +114,36 @@ def test_an_unreadable_run_is_skipped_with_a_note_not_fatal(tmp_path):
     assert any("skipped" in n and "old-schema" in n and "schema_version" in n for n in reports[-1].notes)
     with pytest.raises(Exception, match="schema_version"):
         read_run(bad)
+
+
+def test_real_plugins_commonsense_pairs_stay_whole_and_wise_bootstraps(tmp_path):
+    import random
+
+    from mqeval.reports.intervals import IntervalCache, default_lookup
+
+    rng = random.Random(0)
+    pairs = [{"pair": p, "side": s, "answers": [[rng.randint(0, 1), rng.randint(0, 1)] for _ in range(4)]}
+             for p in range(15) for s in (1, 2)]
+    bench = default_lookup("commonsense-t2i-negative")
+    write_run(tmp_path, "cs", "metaquery-b", "commonsense-t2i-negative", [0.0] * 30, metrics=bench.aggregate(pairs), version="1",
+              variant_of="commonsense-t2i", extra=pairs)
+    intervals, why = IntervalCache(default_lookup, STATS).get(read_run(tmp_path / "cs"))
+    assert not why
+    assert intervals["num_incomplete_pairs"].high == 0.0  # resampled by pair: never half a pair
+    assert intervals["score"].low < intervals["score"].point < intervals["score"].high
+
+    cats = ["culture", "time", "space", "biology", "physics", "chemistry"]
+    judged = [{"category": cats[i % 6], "wiscore": rng.random(), "status": "ok"} for i in range(60)]
+    write_run(tmp_path, "w", "metaquery-b", "wise", [0.0] * 60, version="1", metrics=default_lookup("wise").aggregate(judged),
+              extra=judged)
+    intervals, why = IntervalCache(default_lookup, STATS).get(read_run(tmp_path / "w"))
+    assert not why and intervals["overall"].low < intervals["overall"].point < intervals["overall"].high
+
+
+def test_report_commands_module_is_import_light():
+    import subprocess
+    import sys
+
+    code = "import sys, mqeval.reports.commands; print(sorted(m for m in ('pandas','torch','numpy','matplotlib') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
