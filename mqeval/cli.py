@@ -37,7 +37,7 @@ MODEL = typer.Option(..., "--model", "-m", help="Model card name (see `mqeval ls
 LIMIT = typer.Option(None, "--limit", help="Only the first N samples of the benchmark's global order.")
 OUT = typer.Option(None, "--out", help="Run folder (default: runs/<benchmark>/<model>/).")
 NUM_PROCESSES = typer.Option(1, "--num-processes", help="Generate in K processes (re-launches through torchrun).")
-BATCH_SIZE = typer.Option(1, "--batch-size", help="Images per forward pass.")
+BATCH_SIZE = typer.Option(4, "--batch-size", help="Images per forward pass (images may differ by float rounding).")
 CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint folder to use instead of the card's.")
 DEVICE = typer.Option("cpu", "--device", help="cpu or cuda.")
 DATA_DIR = typer.Option(None, "--data-dir", help="Local copy of the benchmark's data files.")
@@ -201,7 +201,7 @@ def run(
     if not _is_main_process():
         return
     images_dir = images_dir_of(run_dir)
-    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size)
+    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, 16)
     result = score_images(plan.benchmark, plan.samples, images_dir, options)
     record, path = record_run(
         run_dir, plan.benchmark, plan.samples, plan.num_available, plan.limit, result, images_dir,

@@ -119,7 +119,9 @@ def _run(
     desc = "generating" if group.world_size == 1 else f"generating (rank 0's share of {group.world_size})"
     total = sum(len(b) for b in batches)
     written = 0
-    with tqdm(total=total, desc=desc, unit="img", disable=not (progress and group.is_main)) as bar:
+    # disable=None lets tqdm switch itself off when stderr is not a terminal (logs stay readable).
+    disable = None if (progress and group.is_main) else True
+    with tqdm(total=total, desc=desc, unit="img", disable=disable) as bar:
         for batch in batches:
             images = _generate_batch(pipeline, batch, settings)
             for job, image in zip(batch, images):
