@@ -202,3 +202,21 @@ def test_every_generation_column_names_a_benchmark_spec():
     for spec in TABLES:
         for column in spec.columns + spec.small_scale_columns:
             assert column.benchmark in known | understanding, (spec.number, column.benchmark)
+
+
+def test_ablation_rows_are_paired_against_the_reference_row(tmp_path):
+    spec = table_spec(1)
+    twins = dict(spec.small_scale)
+    base = [1.0, 0.0, 1.0, 0.0] * 10
+    write_run(tmp_path, "ref", twins["learnable_queries_64"], "shapes", base)
+    write_run(tmp_path, "more", twins["learnable_queries_512"], "shapes", [1.0] * 40)  # fixes every failure
+    write_run(tmp_path, "other-seeds", twins["llm_last_layer_embedding"], "shapes", base, seeds=list(range(500, 540)))
+    _, small = report(find_runs([tmp_path]), 1)
+    column = "shapes overall ↑ vs learnable_queries_64"
+    assert small.frame.loc["learnable_queries_64", column] == "(reference)"
+    assert small.frame.loc["learnable_queries_512", column].startswith("+0.50 [+0.3") and small.frame.loc[
+        "learnable_queries_512", column].endswith("P=1.00")
+    assert small.frame.loc["llm_last_layer_embedding", column] == "unpaired"
+    assert any("not paired" in n and "different seeds" in n for n in small.notes)
+    line = small.data[(small.data["row"] == "learnable_queries_512") & (small.data["column"] == "shapes_overall")]
+    assert line["paired_difference"].iloc[0] == 0.5 and line["prob_better_than_reference"].iloc[0] == 1.0

@@ -213,6 +213,49 @@ def measure_column(
     return result
 
 
+def add_paired_columns(result: _ColumnResult, column: ColumnSpec, reference: str, cache: IntervalCache) -> None:
+    """Each measured row against the reference row's run of the same variant: paired bootstrap over the shared
+    samples (A = the row, B = the reference), so a small difference comes with whether it is real."""
+    from mqeval.reports.intervals import resolve_aggregate
+    from mqeval.reports.stats import PairingError, paired_bootstrap
+
+    head = f"{column.title} {'↑' if column.higher_is_better else '↓'}"
+    for variant in dict.fromkeys(v for v, _ in result.chosen):
+        ref = result.chosen.get((variant, reference))
+        others = [(label, run) for (v, label), run in result.chosen.items() if v == variant and label != reference]
+        if ref is None or not others:
+            continue
+        name = f"{head} vs {reference}" + (f" [{variant}]" if variant else "")
+        result.names.append(name)
+        result.cells[name][reference] = "(reference)"
+        aggregate, why = resolve_aggregate(ref, cache.lookup)
+        for label, run in others:
+            if aggregate is None or not cache.options.enabled:
+                result.cells[name][label] = "no CI"
+                continue
+            try:
+                paired = paired_bootstrap(run.per_sample(), ref.per_sample(), aggregate,
+                                          {column.metric: column.higher_is_better}, [column.metric],
+                                          cache.options.n_resamples, cache.options.level, cache.options.seed)[column.metric]
+            except PairingError as exc:
+                result.cells[name][label] = "unpaired"
+                result.notes.append(f"{column.title}, {label} vs {reference}: not paired ({exc}).")
+                continue
+            d, k = paired.difference, column.scale
+            result.cells[name][label] = (
+                f"{fmt(d.point * k, column.decimals, True)} [{fmt(d.low * k, column.decimals, True)}, "
+                f"{fmt(d.high * k, column.decimals, True)}] P={paired.prob_a_better:.2f}"
+            )
+            for record in result.records:
+                if record.get("row") == label and record.get("variant") == variant and record.get("status") == "measured":
+                    record.update(paired_reference=reference, paired_difference=d.point * k, paired_low=d.low * k,
+                                  paired_high=d.high * k, prob_better_than_reference=paired.prob_a_better)
+        note = (f"{head.split(' ')[0]} vs {reference}: row minus reference, paired bootstrap over the same samples "
+                "(95% CI); P = probability the row beats the reference.")
+        if note not in result.notes:
+            result.notes.append(note)
+
+
 def _empty_record(column: ColumnSpec, label: str, status: str, published: Optional[dict[str, PublishedRow]]) -> dict:
     record = {"row": label, "column": column.key, "title": column.title, "higher_is_better": column.higher_is_better}
     record["status"] = status
@@ -270,7 +313,10 @@ def build_paper_table(
     named = frozenset(c.benchmark for c in spec.columns)
     for column in spec.columns:
         row_runs = {label: _runs_for(cards.get((spec.number, label), []), column, runs, named) for label in labels}
-        results.append(measure_column(column, row_runs, cache, by_label, with_cards))
+        result = measure_column(column, row_runs, cache, by_label, with_cards)
+        if spec.reference_row:
+            add_paired_columns(result, column, spec.reference_row, cache)
+        results.append(result)
     notes = list(spec.notes)
     if len(with_cards) < len(labels):
         notes.append(f"{NO_CARD}: another method's row (published numbers only). {NOT_RUN}: no run in the runs folder.")
@@ -300,7 +346,10 @@ def build_small_scale_table(
     results = []
     for column in spec.small_scale_columns:
         row_runs = {label: _runs_for([mapping[label]], column, runs) for label in labels}
-        results.append(measure_column(column, row_runs, cache))
+        result = measure_column(column, row_runs, cache)
+        if spec.reference_row:
+            add_paired_columns(result, column, spec.reference_row, cache)
+        results.append(result)
     title = f"Table {spec.number} (small-scale twin, NOT the paper's setting): {spec.title}"
     report = _assemble(title, f"table{spec.number}_small_scale", labels, first, results, [SMALL_SCALE_NOTE])
     if len(report.data):

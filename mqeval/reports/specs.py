@@ -55,6 +55,8 @@ class TableSpec:
     # Small-scale twin: published row label -> card trained on `shapes` in the same relative setting.
     small_scale: tuple[tuple[str, str], ...] = ()
     small_scale_columns: tuple[ColumnSpec, ...] = ()
+    # Row every other measured row is compared with, pair by pair (ablation tables: the base setting).
+    reference_row: Optional[str] = None
 
 
 def _geneval(prompt_set: Optional[str] = None) -> ColumnSpec:
@@ -94,6 +96,7 @@ TABLES: tuple[TableSpec, ...] = (
             RowSpec("learnable_queries_512", (("method", "learnable_queries"), ("num_tokens", "512")), "Learnable queries"),
         ),
         info_columns=("num_tokens",),
+        reference_row="learnable_queries_64",
         notes=(ABLATION_NOTE, "* embeddings of the prompt's input tokens."),
         small_scale=(
             ("llm_last_layer_embedding", "metaquery-smol-last-layer"),
@@ -114,6 +117,7 @@ TABLES: tuple[TableSpec, ...] = (
             RowSpec("frozen_mllm_train_dit", (("method", "frozen_mllm"), ("train_dit", "true")), "Frozen MLLM"),
         ),
         info_columns=("train_llm", "train_dit"),
+        reference_row="frozen_mllm",
         notes=(ABLATION_NOTE,),
         small_scale=(
             ("mllm_tuning", "metaquery-smol-mllm-tuning"),
@@ -135,6 +139,7 @@ TABLES: tuple[TableSpec, ...] = (
             RowSpec("enc_proj_24", (("architecture", "enc_proj"), ("num_layers", "24")), "Enc-Proj"),
         ),
         info_columns=("num_layers", "dims", "num_params", "rel_wall_time"),
+        reference_row="enc_proj_24",
         notes=(ABLATION_NOTE,),
         small_scale=(
             ("proj_enc_6", "metaquery-smol-proj-enc-6"),
@@ -203,6 +208,7 @@ TABLES: tuple[TableSpec, ...] = (
             RowSpec("ours_l_last_layer_embedding", (("method", "ours_l_last_layer_embedding"),), "Ours-L w/ last layer embed*"),
             RowSpec("ours_l_metaquery", (("method", "ours_l_metaquery"),), "Ours-L w/ MetaQuery"),
         ),
+        reference_row="ours_l_metaquery",
         notes=(
             "GenEval taken as rewritten-prompt and CommonsenseT2I as with-negative-prompt: the MetaQuery row equals "
             "MetaQuery-L's Table 4 (rewritten GenEval) and Table 6 (w/ neg. prompt) figures.",
