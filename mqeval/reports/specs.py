@@ -7,7 +7,7 @@ Pure data: no pandas here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from mqeval.errors import UnknownNameError
