@@ -12,7 +12,8 @@ from helpers_reports import lookup_for, write_run
 from mqeval.paths import PAPER_RESULTS_DIR
 from mqeval.reports.api import paper_report
 from mqeval.reports.intervals import StatsOptions
-from mqeval.reports.paper_table import NO_CARD, NOT_COMPARABLE, NOT_RUN, zoo_index
+from mqeval.reports.columns import NO_CARD, NOT_COMPARABLE, NOT_RUN
+from mqeval.reports.paper_table import zoo_index
 from mqeval.reports.published import published_rows
 from mqeval.reports.runs import find_runs
 from mqeval.reports.specs import TABLES, table_spec

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from mqeval.fileio import atomic_path
-from mqeval.reports.paper_table import TableReport
+from mqeval.reports.table_report import TableReport
 from mqeval.reports.runs import Run
 
 

@@ -5,7 +5,7 @@ import html
 from typing import Callable, Sequence
 
 from mqeval.registry import Registry
-from mqeval.reports.paper_table import TableReport
+from mqeval.reports.table_report import TableReport
 
 FORMATS = ("terminal", "markdown", "latex", "csv", "html")
 

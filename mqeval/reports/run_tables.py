@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from mqeval.reports.intervals import IntervalCache, resolve_aggregate
-from mqeval.reports.paper_table import TableReport
+from mqeval.reports.table_report import TableReport
 from mqeval.reports.runs import CompatKey, Run
 from mqeval.reports.stats import PairingError, check_pairable, paired_bootstrap
 
