@@ -9,6 +9,8 @@
 - runs.py: run folders (results.json + samples.jsonl) and what makes two runs comparable (CompatKey).
 - stats.py: bootstrap CIs and paired bootstrap, recomputing metrics with the benchmark plug-in's `aggregate`.
 - intervals.py: a run's CIs (or why there are none: FID-like plug-in, other benchmark version, no samples).
-- paper_table.py / run_tables.py: the tables; render.py: the five formats; figures.py: bar charts, image grids.
+- columns.py: one column's paper / measured / difference / paired-vs-reference cells and the never-one-column rule.
+- paper_table.py / run_tables.py: the tables (table_report.TableReport); render.py: the five formats;
+  figures.py: bar charts with intervals, image grids of the same prompts across models; api.py: what commands do.
 Reports read only the results store; they never generate or score.
 """
