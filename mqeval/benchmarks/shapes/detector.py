@@ -16,8 +16,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -245,6 +243,3 @@ def detect(image: Image.Image | np.ndarray, config: DetectorConfig = DetectorCon
         found.append(Detection(best.shape, score, box, region, names[colour]))
     return sorted(found, key=lambda d: -d.score)
 
-
-def detect_many(images: Sequence[Image.Image], config: DetectorConfig = DetectorConfig()) -> list[list[Detection]]:
-    return [detect(image, config) for image in images]

@@ -21,7 +21,7 @@ from mqeval.benchmarks.shapes.vocab import BACKGROUND, COLORS, SHAPES, noun_phra
 
 __all__ = [
     "BACKGROUND", "COLORS", "SHAPES", "ObjectSpec", "Scene", "draw_scene", "inside", "scene_for_metadata",
-    "sample_example", "sample_labelled", "describe_scene", "TRAIN_SEED_START",
+    "sample_scene", "sample_example", "sample_labelled", "describe_scene", "TRAIN_SEED_START",
 ]
 
 TRAIN_SEED_START = 1_000_000
@@ -174,12 +174,16 @@ def describe_scene(scene: Scene) -> str:
     return f"a photo of {listed}"
 
 
-def sample_labelled(seed: int, size: int = 64, tasks: Sequence[str] = TASKS) -> tuple[Scene, dict[str, Any]]:
-    """A training pair from `seed`: a GenEval-style metadata line of a random task and a scene satisfying it."""
-    rng = np.random.default_rng(seed)
-    task = tasks[int(rng.integers(len(tasks)))]
+def sample_scene(rng: np.random.Generator, task: Optional[str] = None, size: int = 64) -> tuple[Scene, Metadata]:
+    """A random prompt of `task` (or of a random task) as a GenEval metadata line, and a scene satisfying it."""
     metadata = random_metadata(rng, task)
     return scene_for_metadata(metadata, rng, size), metadata
+
+
+def sample_labelled(seed: int, size: int = 64, tasks: Sequence[str] = TASKS) -> tuple[Scene, dict[str, Any]]:
+    """A training pair from `seed`: a metadata line of a task drawn from `tasks`, and a scene satisfying it."""
+    rng = np.random.default_rng(seed)
+    return sample_scene(rng, tasks[int(rng.integers(len(tasks)))], size)
 
 
 def sample_example(seed: int, size: int = 64, tasks: Sequence[str] = TASKS) -> tuple[Scene, str]:
