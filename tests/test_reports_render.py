@@ -139,3 +139,10 @@ def test_cli_app_has_the_report_commands_once_registered():
         pytest.skip("mqeval/cli.py does not call mqeval.reports.commands.register yet")
     result = CliRunner().invoke(cli.app, ["report", "paper", "--table", "3", "--no-ci"])
     assert result.exit_code == 0 and "Proj-Enc" in result.output
+
+
+def test_terminal_puts_metric_over_kind(reports):
+    text = render(reports[:1], "terminal")
+    header = text.splitlines()[1:3]
+    assert "GenEval ↑" in header[0] and "paper" in header[1] and "ours [v1.0]" in header[1]
+    assert "note: GenEval: measured runs differ" in text

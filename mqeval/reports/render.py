@@ -17,11 +17,27 @@ def _rows(report: TableReport) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+def _two_level(frame):
+    """'GenEval ↑ ours [v1]' -> ('GenEval ↑', 'ours [v1]'): metric over kind, so wide tables stay readable."""
+    import pandas as pd
+
+    def split(name: str) -> tuple[str, str]:
+        for arrow in ("↑", "↓"):
+            head, sep, kind = name.partition(f" {arrow} ")
+            if sep:
+                return f"{head} {arrow}", kind
+        return name, ""
+
+    out = frame.copy()
+    out.columns = pd.MultiIndex.from_tuples([split(str(c)) for c in frame.columns])
+    return out
+
+
 def render_terminal(reports: Sequence[TableReport]) -> str:
     parts = []
     for report in reports:
         parts.append(report.title)
-        parts.append(report.frame.to_string())
+        parts.append(_two_level(report.frame).to_string())
         parts += [f"  note: {n}" for n in report.notes]
         parts += [f"  figure: {p}" for p in report.figures]
         parts.append("")
