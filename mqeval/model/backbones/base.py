@@ -138,6 +138,9 @@ class Backbone(nn.Module):
         extras = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
         embeds = self.input_embeddings(input_ids)
         if queries is None:
+            # An empty caption renders to no tokens when there is no chat template: keep one (pad) slot visible so
+            # the connector's and decoder's attention always has a key.
+            mask[~mask.any(dim=1), -1] = True
             hidden = self.run(input_ids, embeds, mask, extras)
             return BackboneOutput(hidden=hidden, mask=mask)
 
