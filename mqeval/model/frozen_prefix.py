@@ -142,3 +142,55 @@ def query_hidden_states(
     )
     hidden = out.last_hidden_state[:, 1:]
     return BackboneOutput(hidden=hidden, mask=torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device))
+
+
+def _dedupe(prompts: Sequence[str]) -> tuple[list[str], torch.Tensor]:
+    unique = list(dict.fromkeys(prompts))
+    where = {p: i for i, p in enumerate(unique)}
+    return unique, torch.tensor([where[p] for p in prompts])
+
+
+def use_frozen_prefix(backbone: Backbone, cache_size: int = 0) -> None:
+    """Route `backbone(prompts, input_images, queries, markers)` through the frozen-prefix path when it applies.
+
+    Repeated prompts in a batch are encoded once. With cache_size > 0 the prompts' key/values (metaquery) or last
+    hidden states (last-layer) are memoised across calls. Batches with input images, and backbones that are not
+    frozen text-only causal LMs, keep the full-sequence forward. The seam is this instance's `forward` (a
+    MetaQuery flag in the model core could call `query_hidden_states` directly instead).
+    """
+    full_forward = backbone.forward
+    prefix_cache = PrefixCache(cache_size) if cache_size > 0 else None
+    states = PrefixCache(cache_size) if cache_size > 0 else None
+
+    def forward(prompts, input_images=None, queries=None, markers=None):
+        if not supported(backbone, input_images) or (queries is None and torch.is_grad_enabled()
+                                                     and backbone.config.tuning != "frozen"):
+            return full_forward(prompts, input_images, queries, markers)
+        unique, where = _dedupe(prompts)
+        if queries is not None:
+            out = query_hidden_states(backbone, unique, queries, markers, prefix_cache)
+        elif states is None:
+            with torch.no_grad():
+                out = full_forward(unique, None, None, None)
+        else:
+            out = _cached_last_layer(full_forward, unique, states)
+        return BackboneOutput(hidden=out.hidden[where.to(out.hidden.device)], mask=out.mask[where.to(out.mask.device)])
+
+    backbone.forward = forward
+    backbone.frozen_prefix_cache = prefix_cache  # exposed for statistics (hits / misses)
+
+
+def _cached_last_layer(full_forward, prompts: list[str], states: PrefixCache) -> BackboneOutput:
+    missing = [p for p in prompts if states.get(p) is None]
+    if missing:
+        with torch.no_grad():
+            out = full_forward(missing, None, None, None)
+        for row, prompt in enumerate(missing):
+            states.put(prompt, [(out.hidden[row][out.mask[row]].clone(), out.mask[row][out.mask[row]].clone())])
+    entries = [states.get(p)[0] for p in prompts]
+    length = max(h.shape[0] for h, _ in entries)
+    hidden = torch.stack([torch.nn.functional.pad(h, (0, 0, length - h.shape[0], 0)) for h, _ in entries])
+    mask = torch.zeros(len(prompts), length, dtype=torch.bool, device=hidden.device)
+    for row, (h, _) in enumerate(entries):
+        mask[row, length - h.shape[0]:] = True
+    return BackboneOutput(hidden=hidden, mask=mask)

@@ -1,0 +1,101 @@
+"""Typed training configuration (model_zoo/<name>.train.yaml), loaded strictly with mqeval.config.from_dict."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+from mqeval.config import from_dict, load_yaml
+
+Stage = Literal["text-to-image", "reconstruction", "editing", "instruction-tuning"]
+DataKind = Literal["jsonl", "image-folder", "webdataset", "hf", "shapes"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where (image, caption[, input images]) examples come from.
+
+    jsonl: lines {"image": path, "caption": str, ["input_images": [paths]]}, paths relative to the file.
+    image-folder: images with a same-named .txt caption beside each. webdataset: tar shards (glob or list) whose
+    samples hold <key>.jpg/png/webp + <key>.txt (or .json with a caption field). hf: a datasets name (+ split),
+    `image_key`/`caption_key` columns. shapes: procedurally drawn scenes of the shapes world (training seed range).
+    """
+
+    kind: DataKind
+    path: Optional[str] = None  # file, folder, shard glob, or datasets name
+    split: str = "train"
+    image_key: str = "image"
+    caption_key: str = "caption"
+    input_images_key: str = "input_images"
+    resolution: int = 512
+    crop: Literal["center", "random"] = "center"
+    random_flip: bool = False
+    # shapes only: training seeds start at the world's TRAIN_SEED_START + seed_offset; never the benchmark's.
+    seed_offset: int = 0
+    num_examples: int = 1_000_000  # size of the shapes / sampled index space
+    images_per_caption: int = 1  # shapes: draw this many scenes for each sampled caption (cheap conditions)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW + cosine schedule with linear warmup, as in the official configs (lr 1e-4 -> 1e-5, warmup 5000)."""
+
+    lr: float = 1e-4
+    min_lr: float = 1e-5
+    warmup_steps: int = 5000
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    grad_clip: float = 0.5
+    # Learning-rate multipliers by parameter-name prefix (e.g. {"decoder.": 3.0}); first match wins.
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SpikeGuardConfig:
+    """Skip a step whose loss or grad norm is non-finite or > factor x its running mean; after `max_skips`
+    consecutive skips, reload the last good checkpoint and move the data stream past the bad batches."""
+
+    enabled: bool = True
+    factor: float = 5.0
+    ema_decay: float = 0.98
+    warmup_steps: int = 50  # no ratio test before this many good steps
+    max_skips: int = 3
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str  # model card name (model_zoo/<model>.yaml) or a card file
+    data: DataConfig
+    output_dir: str
+    stage: Stage = "text-to-image"
+    init_checkpoint: Optional[str] = None  # start trainable parts from this save_pretrained folder
+    max_steps: int = 1000
+    batch_size: int = 32  # per process, per micro-batch
+    grad_accum: int = 1
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    gradient_checkpointing: bool = False
+    frozen_prefix: bool = True  # run frozen prompts without autograd (mqeval.model.frozen_prefix)
+    condition_cache_size: int = 0  # >0: memoise per-prompt key/values (or last-layer states) across steps
+    seed: int = 0
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    spike_guard: SpikeGuardConfig = field(default_factory=SpikeGuardConfig)
+    log_every: int = 10
+    save_every: int = 500
+    keep_checkpoints: int = 2
+    trackers: tuple[Literal["tensorboard", "wandb"], ...] = ("tensorboard",)
+    wandb_project: str = "mqeval"
+    num_workers: int = 0
+    # Every `eval_every` steps: loss on a fixed held-out batch with true and with shuffled captions
+    # (does the caption matter yet?). 0 disables.
+    eval_every: int = 0
+    eval_batches: int = 2
+
+
+def load_train_config(path: str | Path, overrides: Optional[dict] = None) -> TrainConfig:
+    from mqeval.config import deep_merge
+
+    raw = load_yaml(path)
+    if overrides:
+        raw = deep_merge(raw, overrides)
+    return from_dict(TrainConfig, raw, str(path))

@@ -1,0 +1,217 @@
+"""Training data: (image, caption[, input images]) examples by index, transforms, and a resumable batch order.
+
+Every dataset is indexable, so the batch at optimizer step s is a pure function of (seed, s): resuming at step s
+needs no iterator state, and the order does not depend on how many times the run was interrupted.
+"""
+from __future__ import annotations
+
+import glob
+import io
+import json
+import random
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from mqeval.errors import ConfigError, DataIntegrityError
+from mqeval.train.config import DataConfig
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+@dataclass
+class Example:
+    image: Any  # PIL.Image
+    caption: str
+    input_images: list = field(default_factory=list)
+
+
+# --- transforms -------------------------------------------------------------------------------------------------------
+def resize_crop(image, resolution: int, crop: str = "center", rng: Optional[random.Random] = None):
+    """Resize the shorter side to `resolution` (bicubic, antialiased), then crop a square (center or random)."""
+    from PIL import Image
+
+    image = image.convert("RGB")
+    w, h = image.size
+    scale = resolution / min(w, h)
+    if scale != 1:
+        image = image.resize((max(resolution, round(w * scale)), max(resolution, round(h * scale))),
+                             Image.Resampling.BICUBIC)
+    w, h = image.size
+    if crop == "random" and rng is not None:
+        left, top = rng.randint(0, w - resolution), rng.randint(0, h - resolution)
+    else:
+        left, top = (w - resolution) // 2, (h - resolution) // 2
+    return image.crop((left, top, left + resolution, top + resolution))
+
+
+def to_tensor(images: Sequence[Any]):
+    """PIL images -> FloatTensor [B, 3, H, W] in [-1, 1]."""
+    import numpy as np
+    import torch
+
+    arrays = np.stack([np.asarray(im.convert("RGB"), dtype=np.float32) for im in images])
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2).div(127.5).sub(1.0)
+
+
+# --- datasets ---------------------------------------------------------------------------------------------------------
+class JsonlDataset:
+    def __init__(self, config: DataConfig):
+        path = Path(config.path or "")
+        if not path.is_file():
+            raise ConfigError(f"data.path: no JSON-lines file at {path}")
+        self.root = path.parent
+        self.rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        self.config = config
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Example:
+        from PIL import Image
+
+        row, c = self.rows[index], self.config
+        inputs = [Image.open(self.root / p) for p in row.get(c.input_images_key, [])]
+        return Example(Image.open(self.root / row[c.image_key]), str(row[c.caption_key]), inputs)
+
+
+class ImageFolderDataset:
+    def __init__(self, config: DataConfig):
+        root = Path(config.path or "")
+        self.files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+        if not self.files:
+            raise ConfigError(f"data.path: no images under {root}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> Example:
+        from PIL import Image
+
+        path = self.files[index]
+        caption_file = path.with_suffix(".txt")
+        caption = caption_file.read_text().strip() if caption_file.is_file() else ""
+        return Example(Image.open(path), caption)
+
+
+def _split_key(name: str) -> tuple[str, str]:
+    """webdataset convention: 'dir/key.ext.ext2' -> ('dir/key', 'ext.ext2')."""
+    folder, _, base = name.rpartition("/")
+    key, _, ext = base.partition(".")
+    return (f"{folder}/{key}" if folder else key), ext
+
+
+class WebDatasetShards:
+    """Tar shards in the webdataset layout, indexed once (member offsets) so examples are addressable by index."""
+
+    def __init__(self, config: DataConfig):
+        pattern = config.path or ""
+        shards = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else pattern.split(",")
+        shards = [s for s in shards if s]
+        if not shards:
+            raise ConfigError(f"data.path: no tar shards match {pattern!r}")
+        self.config = config
+        self.index: list[tuple[str, dict[str, tarfile.TarInfo]]] = []
+        for shard in shards:
+            groups: dict[str, dict[str, tarfile.TarInfo]] = {}
+            with tarfile.open(shard) as tar:
+                for member in tar.getmembers():
+                    if member.isfile() and "." in Path(member.name).name:
+                        key, ext = _split_key(member.name)
+                        groups.setdefault(key, {})[ext.lower()] = member
+            self.index += [(shard, g) for _, g in sorted(groups.items())
+                           if any(e in g for e in ("png", "jpg", "jpeg", "webp"))]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, index: int) -> Example:
+        from PIL import Image
+
+        shard, members = self.index[index]
+        with tarfile.open(shard) as tar:
+            ext = next(e for e in ("png", "jpg", "jpeg", "webp") if e in members)
+            image = Image.open(io.BytesIO(tar.extractfile(members[ext]).read()))
+            image.load()
+            if "txt" in members:
+                caption = tar.extractfile(members["txt"]).read().decode("utf-8").strip()
+            elif "json" in members:
+                caption = str(json.loads(tar.extractfile(members["json"]).read())[self.config.caption_key])
+            else:
+                raise DataIntegrityError(f"{shard}: sample {members[ext].name} has no .txt or .json caption")
+        return Example(image, caption)
+
+
+class HFDataset:
+    """A Hugging Face `datasets` dataset by name (downloaded by `datasets` itself on first use)."""
+
+    def __init__(self, config: DataConfig):
+        import datasets
+
+        self.data = datasets.load_dataset(config.path, split=config.split)
+        self.config = config
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> Example:
+        row, c = self.data[int(index)], self.config
+        inputs = row.get(c.input_images_key) or []
+        return Example(row[c.image_key], str(row[c.caption_key]), list(inputs))
+
+
+def build_dataset(config: DataConfig):
+    if config.kind == "shapes":
+        from mqeval.train.shapes_data import ShapesTrainingSet
+
+        return ShapesTrainingSet(config)
+    return {"jsonl": JsonlDataset, "image-folder": ImageFolderDataset, "webdataset": WebDatasetShards,
+            "hf": HFDataset}[config.kind](config)
+
+
+# --- order ------------------------------------------------------------------------------------------------------------
+class StepSampler:
+    """Indices of the examples of optimizer step `step`: epochs are seeded permutations of groups of
+    `group_size` consecutive indices (the shapes set puts images of one caption next to each other)."""
+
+    def __init__(self, num_examples: int, per_step: int, seed: int, group_size: int = 1):
+        if per_step % group_size:
+            raise ConfigError(f"batch size x grad_accum ({per_step}) must be a multiple of images_per_caption "
+                              f"({group_size})")
+        self.num_groups = num_examples // group_size
+        if self.num_groups * group_size < per_step:
+            raise ConfigError(f"the dataset has {num_examples} examples, fewer than one step needs ({per_step})")
+        self.per_step, self.seed, self.group_size = per_step, seed, group_size
+        self._epoch_cache: tuple[int, list[int]] | None = None
+
+    def _permutation(self, epoch: int) -> list[int]:
+        if self._epoch_cache is None or self._epoch_cache[0] != epoch:
+            import numpy as np
+
+            perm = np.random.default_rng([self.seed, epoch]).permutation(self.num_groups).tolist()
+            self._epoch_cache = (epoch, perm)
+        return self._epoch_cache[1]
+
+    def indices(self, step: int) -> list[int]:
+        groups_per_step = self.per_step // self.group_size
+        steps_per_epoch = self.num_groups // groups_per_step
+        epoch, within = divmod(step, steps_per_epoch)
+        perm = self._permutation(epoch)[within * groups_per_step:(within + 1) * groups_per_step]
+        return [g * self.group_size + j for g in perm for j in range(self.group_size)]
+
+
+def load_examples(dataset, indices: Sequence[int], config: DataConfig, step_seed: int) -> list[Example]:
+    """Fetch and transform examples (crop/flip randomness from the step's seed, so resume repeats it)."""
+    rng = random.Random(step_seed)
+    out = []
+    for index in indices:
+        ex = dataset[index]
+        image = resize_crop(ex.image, config.resolution, config.crop, rng)
+        if config.random_flip and rng.random() < 0.5:
+            from PIL import ImageOps
+
+            image = ImageOps.mirror(image)
+        inputs = [resize_crop(im, config.resolution, "center") for im in ex.input_images]
+        out.append(Example(image, ex.caption, inputs))
+    return out
