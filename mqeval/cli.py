@@ -91,12 +91,17 @@ def _generate_args(benchmark: str, model: str, run_dir: Path, limit, num_process
 
 def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int, device: str, batch_size: int,
               overwrite: bool, progress: bool) -> None:
-    from mqeval.generation.distributed import in_distributed_launch, relaunch
+    from mqeval.generation.distributed import check_device, in_distributed_launch, relaunch
+    from mqeval.generation.manifest import check_manifest
 
     if num_processes < 1:
         raise UserError(f"--num-processes must be at least 1, got {num_processes}")
     if num_processes > 1 and not in_distributed_launch():
-        relaunch(generate_args, num_processes)
+        # Catch user errors here, where they print as one line, rather than in every worker.
+        check_device(device)
+        if not overwrite:
+            check_manifest(run_dir, plan.fingerprint())
+        relaunch([*generate_args, "--no-warnings"], num_processes)  # this process has printed them already
         return
     from mqeval.runner import generate_images
 
@@ -107,12 +112,12 @@ def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int,
                    f"{report.num_images - report.num_pending} already there) in {report.seconds:.1f} s", err=True)
 
 
-def _plan(benchmark, model, limit, data_dir, checkpoint, seed, steps, guidance):
+def _plan(benchmark, model, limit, data_dir, checkpoint, seed, steps, guidance, show_warnings: bool = True):
     from mqeval.runner import plan_run, warn
 
     plan = plan_run(benchmark, model, limit=limit, data_dir=data_dir, checkpoint=checkpoint,
                     overrides=_overrides(seed, steps, guidance))
-    if _is_main_process():
+    if show_warnings and _is_main_process():
         for message in plan.warnings():
             warn(message)
     return plan
@@ -220,11 +225,13 @@ def generate(
     device: str = DEVICE, data_dir: Optional[Path] = DATA_DIR, seed: Optional[int] = SEED,
     num_inference_steps: Optional[int] = STEPS, guidance_scale: Optional[float] = GUIDANCE,
     overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS,
+    no_warnings: bool = typer.Option(False, "--no-warnings", hidden=True),
 ) -> None:
     """Generate a benchmark's images in its official layout (resumable; no scoring)."""
     from mqeval.runner import default_run_dir
 
-    plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale)
+    plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale,
+                 show_warnings=not no_warnings)
     run_dir = out or default_run_dir(benchmark, plan.card.name)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
                           seed, num_inference_steps, guidance_scale, overwrite, no_progress)

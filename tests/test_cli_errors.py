@@ -82,3 +82,14 @@ def test_ls_lists_names_with_descriptions_and_variants():
     benchmarks = mqeval("ls", "benchmarks").stdout.splitlines()
     assert any(line.startswith("shapes ") for line in benchmarks)
     assert any(line.startswith("  geneval-rewritten ") and "(variant of geneval)" in line for line in benchmarks)
+
+
+def test_a_folder_with_images_of_other_settings_is_refused_before_launching(tmp_path):
+    (tmp_path / "generation.json").write_text('{"settings": {"seed": 1}}')
+    assert_user_error(mqeval("generate", "shapes", "--model", "metaquery-tiny", "--limit", "1", "--num-processes", "2",
+                             "--out", tmp_path), "holds images generated with different", "--overwrite")
+
+
+def test_unknown_device_is_a_user_error(tmp_path):
+    assert_user_error(mqeval("generate", "shapes", "--model", "metaquery-tiny", "--limit", "1", "--device", "tpu",
+                             "--out", tmp_path), "--device must be cpu or cuda")

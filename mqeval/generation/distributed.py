@@ -20,16 +20,21 @@ def in_distributed_launch() -> bool:
     return "LOCAL_RANK" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def check_device(device: str) -> None:
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"--device must be cpu or cuda, got '{device}'")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+
+
 class ProcessGroup:
     """Rank, world size, device and barriers of this process (world size 1 outside a distributed launch)."""
 
     def __init__(self, device: str = "cpu"):
-        if device not in ("cpu", "cuda"):
-            raise UserError(f"--device must be cpu or cuda, got '{device}'")
-        import torch
-
-        if device == "cuda" and not torch.cuda.is_available():
-            raise UserError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+        check_device(device)
         from accelerate import PartialState
 
         self._state = PartialState(cpu=device == "cpu")
