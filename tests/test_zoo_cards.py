@@ -102,3 +102,36 @@ def test_ablation_base_rows_are_one_experiment():
     """Tables 1-3 print identical numbers for 64 queries / frozen MLLM / 24-layer Enc-Proj: one card reproduces all."""
     rows = {(p.table, p.row) for p in load_card("metaquery-b-q64").paper}
     assert rows == {(1, "learnable_queries_64"), (2, "frozen_mllm"), (3, "enc_proj_24")}
+
+
+@pytest.mark.parametrize(
+    "name, trains",
+    [
+        ("metaquery-b-q64", {"connector", "query_tokens"}),
+        ("metaquery-b-q64-e2e", {"backbone", "connector", "decoder", "query_tokens"}),
+        ("metaquery-b-q64-mllm-tuning", {"backbone", "connector", "query_tokens"}),
+        ("metaquery-b-q64-train-dit", {"connector", "decoder", "query_tokens"}),
+        ("metaquery-b-last-layer", {"connector"}),
+        ("metaquery-l-sd15", {"connector", "query_tokens"}),
+    ],
+)
+def test_card_semantics_survive_the_model_code_at_tiny_scale(name, trains):
+    """The card's architecture with tiny:// weights of the same families: what trains is what the table says."""
+    import torch
+
+    from mqeval.config import deep_merge, from_dict
+    from mqeval.model.config import MetaQueryConfig
+    from mqeval.model.metaquery import MetaQuery
+
+    raw = to_dict(load_card(name).model)
+    shrink = {
+        "backbone": {"model_id": f"tiny://{raw['backbone']['family']}", "dtype": "float32"},
+        "decoder": {"model_id": f"tiny://{raw['decoder']['family']}", "dtype": "float32", "resolution": 64},
+        "connector": {"num_layers": 1, "num_heads": 2},
+        "condition": {"num_queries": 4, "max_prompt_tokens": 32},
+    }
+    model = MetaQuery(from_dict(MetaQueryConfig, deep_merge(raw, shrink)), seed=0)
+    assert {n.split(".")[0] for n, _ in model.named_trainable_parameters()} == trains
+    out = model.loss(["a red circle"], torch.zeros(1, 3, 64, 64), generator=torch.Generator().manual_seed(0))
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
