@@ -169,7 +169,9 @@ TABLES: tuple[TableSpec, ...] = (
             "COCO FID uses the SD v1.5 decoder cards (metaquery-*-sd15); every other column the Sana cards.",
             "GenEval marked rewritten used rewritten prompts (MetaQuery's own rewrites were never published).",
             "MJHQ FID of Janus-Pro rows was re-measured by the MetaQuery authors.",
-            "With a frozen MLLM, understanding scores are the base MLLM's by construction.",
+            "With a frozen MLLM, understanding scores are the base MLLM's by construction. mqeval has no understanding "
+            "plug-in yet: those columns read runs stored under benchmarks mme / mmbench / seed-bench / mmmu / mm-vet "
+            "(lmms-eval tasks mme, mmbench_en_dev, seedbench, mmmu_val, mmvet).",
         ),
     ),
     TableSpec(
