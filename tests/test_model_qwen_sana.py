@@ -27,6 +27,10 @@ def test_uses_the_tokenizers_vision_markers(model):
     assert model.backbone.marker_ids() == (vocab["<|vision_start|>"], vocab["<|vision_end|>"])
     assert model.query_tokens.markers is None
     assert model.connector.encoder.layers[0].attn.num_heads == 1  # width 32 -> max(1, 32 // 64)
+    # Sana's caption features were Gemma-scaled: the connector's output norm starts at sqrt(5.5)
+    assert torch.allclose(model.connector.out_norm.weight, torch.full((32,), 5.5**0.5))
+    size = model.backbone.processor.image_processor.size  # the tiny processor's budget lies inside the official one
+    assert (size["shortest_edge"], size["longest_edge"]) == (56 * 56, 56 * 56)
 
 
 def test_text_and_editing_losses_train_only_queries_and_connector(model):

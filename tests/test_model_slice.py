@@ -35,6 +35,13 @@ def test_loss_backward_reaches_only_trainable(model):
     model.zero_grad(set_to_none=True)
 
 
+def test_prompt_layout_has_system_turn_and_reply_newline(model):
+    text = model.backbone.render_prompt("a red circle", 0, with_queries=True)
+    assert text.startswith("<|im_start|>system\nYou will be given an image or its caption.")
+    assert text.endswith("<|im_start|>user\na red circle<|im_end|>\n<|im_start|>assistant\n\n")
+    assert not model.backbone.render_prompt("a red circle", 0, with_queries=False).endswith("\n\n")
+
+
 def test_caption_dropout_draws_come_from_the_generator(model):
     images = random_images(8, 16)
     a = model.loss(PROMPTS * 4, images, generator=torch.Generator().manual_seed(3))

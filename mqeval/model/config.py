@@ -32,6 +32,10 @@ class ConditionConfig:
     num_queries: int = 256
     # Prompt tokens beyond this are cut (the official code uses a fixed max length for the caption).
     max_prompt_tokens: int = 256
+    # System message placed before the prompt in the chat template (the official code's default); None: no system turn.
+    system_prompt: Optional[str] = (
+        "You will be given an image or its caption. Please describe the content of the image in detail in your own words."
+    )
 
 
 @dataclass(frozen=True)

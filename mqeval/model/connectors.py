@@ -15,11 +15,14 @@ from mqeval.errors import ConfigError
 from mqeval.model.config import ConnectorConfig
 
 
+INIT_STD = 0.014
+
+
 class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float = 1e-6):
+    def __init__(self, dim: int, eps: float = 1e-6, scale: float = 1.0):
         super().__init__()
         self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
+        self.weight = nn.Parameter(torch.full((dim,), float(scale)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
@@ -98,6 +101,11 @@ class BidirectionalEncoder(nn.Module):
         self.head_dim = width // num_heads
         self.layers = nn.ModuleList(EncoderLayer(width, num_heads, config.mlp_ratio) for _ in range(config.num_layers))
         self.norm = RMSNorm(width)
+        for module in self.modules():  # Qwen2-style init (the official connector uses initializer_range 0.014)
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=INIT_STD)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         if mask is None:
@@ -115,27 +123,30 @@ def projector(in_dim: int, out_dim: int) -> nn.Sequential:
 
 
 class EncProjConnector(nn.Module):
-    def __init__(self, in_dim: int, out_dim: int, config: ConnectorConfig):
+    def __init__(self, in_dim: int, out_dim: int, config: ConnectorConfig, output_scale: float = 1.0):
         super().__init__()
         self.encoder = BidirectionalEncoder(in_dim, config)
         self.projector = projector(in_dim, out_dim)
-        self.out_norm = RMSNorm(out_dim)
+        self.out_norm = RMSNorm(out_dim, eps=1e-5, scale=output_scale)
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.out_norm(self.projector(self.encoder(hidden, mask)))
 
 
 class ProjEncConnector(nn.Module):
-    def __init__(self, in_dim: int, out_dim: int, config: ConnectorConfig):
+    def __init__(self, in_dim: int, out_dim: int, config: ConnectorConfig, output_scale: float = 1.0):
         super().__init__()
         self.projector = projector(in_dim, out_dim)
         self.encoder = BidirectionalEncoder(out_dim, config)
+        with torch.no_grad():
+            self.encoder.norm.weight.fill_(output_scale)
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.encoder(self.projector(hidden), mask)
 
 
-def build_connector(in_dim: int, out_dim: int, config: ConnectorConfig) -> nn.Module:
+def build_connector(in_dim: int, out_dim: int, config: ConnectorConfig, output_scale: float = 1.0) -> nn.Module:
+    """`output_scale` initialises the final RMSNorm gain to the decoder's expected caption scale."""
     if config.architecture == "enc-proj":
-        return EncProjConnector(in_dim, out_dim, config)
-    return ProjEncConnector(in_dim, out_dim, config)
+        return EncProjConnector(in_dim, out_dim, config, output_scale)
+    return ProjEncConnector(in_dim, out_dim, config, output_scale)

@@ -119,7 +119,7 @@ def query_hidden_states(
     if not supported(backbone):
         raise ValueError(f"frozen-prefix encoding needs a frozen text-only causal LM, got family {backbone.family!r} "
                          f"with tuning {backbone.config.tuning!r}")
-    texts = [backbone.render(backbone.truncate(p), 0) for p in prompts]
+    texts = [backbone.render_prompt(p, 0, with_queries=True) for p in prompts]
     if cache is None:
         layers, mask = _prefix_kv(backbone, texts)
     else:

@@ -68,18 +68,19 @@ class MetaQuery(nn.Module):
         self.config = config
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.backbone = build_backbone(config.backbone, config.condition.max_prompt_tokens, dtype)
+            self.backbone = build_backbone(config.backbone, config.condition, dtype)
             self.decoder = build_decoder(config.decoder, dtype)
             width = self.backbone.hidden_size
             self.query_tokens: Optional[QueryTokens] = None
             if config.condition.mode == "metaquery":
                 if config.condition.num_queries < 1:
                     raise ConfigError("condition.num_queries must be at least 1")
-                std = float(self.backbone.input_embeddings.weight.float().std())
+                std = float(self.backbone.input_embeddings.weight.detach().float().std())
                 self.query_tokens = QueryTokens(
                     config.condition.num_queries, width, std, learned_markers=self.backbone.marker_ids() is None
                 )
-            self.connector = build_connector(width, self.decoder.caption_dim, config.connector)
+            self.connector = build_connector(width, self.decoder.caption_dim, config.connector,
+                                             output_scale=self.decoder.condition_scale)
 
     # --- conditioning -----------------------------------------------------------------------------------------------
     def encode_condition(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None) -> Condition:

@@ -90,7 +90,7 @@ class MetaQueryPipeline:
 
         # 3. Prepare the sampler.
         sched = decoder.make_scheduler(scheduler)
-        sched.set_timesteps(num_inference_steps, device=decoder.device)
+        decoder.set_timesteps(sched, num_inference_steps, decoder.device)
 
         # 4. Initial noise: image i from generators[i] only.
         shape = decoder.latent_shape(resolution)

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     import torch
 
     from mqeval.model.backbones.base import Backbone
-    from mqeval.model.config import BackboneConfig
+    from mqeval.model.config import BackboneConfig, ConditionConfig
 
 BACKBONES: Registry = Registry("backbone family")
 BACKBONES.register("causal_lm", "mqeval.model.backbones.causal_lm:CausalLMBackbone")
@@ -17,8 +17,12 @@ BACKBONES.register("qwen2_5_vl", "mqeval.model.backbones.qwen2_5_vl:Qwen25VLBack
 BACKBONES.register("llava_onevision", "mqeval.model.backbones.llava_onevision:LlavaOneVisionBackbone")
 
 
-def build_backbone(config: "BackboneConfig", max_prompt_tokens: int = 256,
+def build_backbone(config: "BackboneConfig", condition: Optional["ConditionConfig"] = None,
                    dtype: Optional["torch.dtype"] = None) -> "Backbone":
+    from mqeval.model.config import ConditionConfig
+
+    condition = condition or ConditionConfig()
     backbone = BACKBONES.get(config.family)(config, dtype)
-    backbone.max_prompt_tokens = max_prompt_tokens
+    backbone.max_prompt_tokens = condition.max_prompt_tokens
+    backbone.system_prompt = condition.system_prompt
     return backbone

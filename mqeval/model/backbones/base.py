@@ -2,7 +2,7 @@
 
 Sequence layout (rows left-padded so every row ends at the same place):
 
-    [pad ...] <chat-templated prompt, images inline> <begin> q_1 ... q_N <end>
+    [pad ...] <system turn> <user turn: images, prompt> <assistant>\n <begin> q_1 ... q_N <end>
 
 The N query slots hold placeholder ids whose embeddings are replaced by the trainable query vectors (an
 nn.Parameter owned by the MetaQuery module, never the embedding matrix). <begin>/<end> are the tokenizer's own
@@ -116,7 +116,13 @@ class Backbone(nn.Module):
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         return prompt if len(ids) <= limit else self.tokenizer.decode(ids[:limit])
 
+    def render_prompt(self, prompt: str, num_images: int, with_queries: bool) -> str:
+        """Truncated, chat-templated text; with queries the reply starts with a newline before <begin>."""
+        text = self.render(self.truncate(prompt), num_images)
+        return text + "\n" if with_queries else text
+
     max_prompt_tokens: int = 256
+    system_prompt: Optional[str] = None
 
     def forward(
         self,
@@ -131,7 +137,7 @@ class Backbone(nn.Module):
             raise ValueError(f"{len(prompts)} prompts but {len(images)} image lists")
         if any(images) and not self.supports_images:
             raise ValueError(f"backbone family '{self.family}' takes no input images")
-        texts = [self.render(self.truncate(p), len(imgs)) for p, imgs in zip(prompts, images)]
+        texts = [self.render_prompt(p, len(imgs), queries is not None) for p, imgs in zip(prompts, images)]
         inputs = self.encode_inputs(texts, images)
         input_ids = inputs.pop("input_ids").to(self.device)
         mask = inputs.pop("attention_mask").to(self.device).bool()

@@ -34,7 +34,8 @@ class CausalLMBackbone(Backbone):
 
     def render(self, prompt: str, num_images: int) -> str:
         if getattr(self.tokenizer, "chat_template", None):
-            messages = [{"role": "user", "content": prompt}]
+            system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+            messages = system + [{"role": "user", "content": prompt}]
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return prompt
 

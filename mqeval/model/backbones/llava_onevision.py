@@ -11,6 +11,13 @@ class LlavaOneVisionBackbone(ProcessorBackbone):
     family = "llava_onevision"
     model_class = "LlavaOnevisionForConditionalGeneration"
 
+    def prepare_image(self, image):
+        """Resize the short side to the vision tower's input size and center-crop a square, as the official code."""
+        from PIL import ImageOps
+
+        side = self.model.config.vision_config.image_size
+        return ImageOps.fit(image, (side, side), method=3)  # 3 = bicubic
+
     def run(self, input_ids, inputs_embeds, attention_mask, extras) -> torch.Tensor:
         inner = self.model.model
         pixel_values = extras.get("pixel_values")

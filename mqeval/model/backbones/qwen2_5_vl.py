@@ -6,9 +6,21 @@ import torch
 from mqeval.model.backbones.vlm import ProcessorBackbone
 
 
+# Pixel budget of an input image in the official code: 256..1280 patches of 28x28 after merging.
+MIN_PIXELS, MAX_PIXELS = 256 * 28 * 28, 1280 * 28 * 28
+
+
 class Qwen25VLBackbone(ProcessorBackbone):
     family = "qwen2_5_vl"
     model_class = "Qwen2_5_VLForConditionalGeneration"
+
+    def __init__(self, config, dtype=None):
+        super().__init__(config, dtype)
+        # Clamp the processor's own budget into the official range (a processor with a smaller range keeps it).
+        size = dict(self.processor.image_processor.size)
+        high = min(size.get("longest_edge", MAX_PIXELS), MAX_PIXELS)
+        low = min(max(size.get("shortest_edge", MIN_PIXELS), MIN_PIXELS), high)
+        self.processor.image_processor.size = {**size, "shortest_edge": low, "longest_edge": high}
 
     def run(self, input_ids, inputs_embeds, attention_mask, extras) -> torch.Tensor:
         inner = self.model.model

@@ -31,12 +31,16 @@ class ProcessorBackbone(Backbone):
         self.model = model_cls.from_pretrained(path, dtype=self.weights_dtype(dtype), use_safetensors=True, **common)
         self.setup_tuning()
 
+    def prepare_image(self, image: Any) -> Any:
+        return image
+
     def render(self, prompt: str, num_images: int) -> str:
         content = [{"type": "image"} for _ in range(num_images)] + [{"type": "text", "text": prompt}]
-        messages = [{"role": "user", "content": content}]
+        system = [{"role": "system", "content": [{"type": "text", "text": self.system_prompt}]}]
+        messages = (system if self.system_prompt else []) + [{"role": "user", "content": content}]
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def encode_inputs(self, texts: list[str], images: list[list[Any]]) -> dict[str, torch.Tensor]:
-        flat = [im.convert("RGB") for imgs in images for im in imgs]
+        flat = [self.prepare_image(im.convert("RGB")) for imgs in images for im in imgs]
         out = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt")
         return dict(out)

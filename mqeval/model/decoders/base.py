@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,6 +62,9 @@ class Decoder(nn.Module):
     def default_resolution(self) -> int:
         return self.config.resolution
 
+    # Initial gain of the connector's output RMSNorm: the feature scale the pretrained denoiser's captions had.
+    condition_scale: float = 1.0
+
     def weights_dtype(self, override: Optional[torch.dtype] = None) -> torch.dtype:
         """Trained denoisers keep float32 master weights (use autocast); frozen ones use the configured dtype."""
         return torch.float32 if self.trainable else self.frozen_dtype(override)
@@ -93,6 +97,9 @@ class Decoder(nn.Module):
         if mode and self.trainable:
             self.denoiser.train(True)
         return self
+
+    def set_timesteps(self, scheduler: Any, num_steps: int, device) -> None:
+        scheduler.set_timesteps(num_steps, device=device)
 
     def freeze_unless_trained(self) -> None:
         self.requires_grad_(False)
@@ -139,6 +146,8 @@ class FlowDecoder(Decoder):
     schedulers = ("dpm-solver", "flow-euler", "euler")
     flow_shift: float = 1.0
     num_train_timesteps: int = 1000
+    # The pretrained repo's sampler settings (scheduler/scheduler_config.json), if any.
+    scheduler_config: dict[str, Any] = {}
 
     def loss(self, images, cond, mask, generator=None) -> torch.Tensor:
         x0 = self.encode(images, generator).float()
@@ -153,9 +162,17 @@ class FlowDecoder(Decoder):
         from diffusers import DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler
 
         name = self.scheduler_name(name)
+        flow = dict(num_train_timesteps=self.num_train_timesteps, flow_shift=self.flow_shift)
         if name == "dpm-solver":
-            return DPMSolverMultistepScheduler(
-                num_train_timesteps=self.num_train_timesteps, prediction_type="flow_prediction",
-                use_flow_sigmas=True, flow_shift=self.flow_shift, solver_order=2,
+            return DPMSolverMultistepScheduler.from_config(
+                {**self.scheduler_config, **flow}, prediction_type="flow_prediction", use_flow_sigmas=True,
             )
         return FlowMatchEulerDiscreteScheduler(num_train_timesteps=self.num_train_timesteps, shift=self.flow_shift)
+
+    def set_timesteps(self, scheduler: Any, num_steps: int, device) -> None:
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        if isinstance(scheduler, FlowMatchEulerDiscreteScheduler):  # sigmas 1 .. 1/N (before the shift)
+            scheduler.set_timesteps(sigmas=np.linspace(1.0, 1.0 / num_steps, num_steps).tolist(), device=device)
+        else:
+            scheduler.set_timesteps(num_steps, device=device)

@@ -26,8 +26,12 @@ class SanaDecoder(FlowDecoder):
             path, subfolder="vae", torch_dtype=self.frozen_dtype(dtype), **common
         )
         self.vae.requires_grad_(False).eval()
-        self.flow_shift = float(self.read_scheduler_config(path, common).get("flow_shift", 1.0))
+        self.scheduler_config = self.read_scheduler_config(path, common)
+        self.flow_shift = float(self.scheduler_config.get("flow_shift", 1.0))
         self.freeze_unless_trained()
+
+    # Sana was trained on Gemma-2 caption features; the official connector starts its output norm at sqrt(5.5).
+    condition_scale = 5.5**0.5
 
     @property
     def caption_dim(self) -> int:
@@ -73,6 +77,7 @@ class SanaDecoder(FlowDecoder):
 
         try:
             revision = {k: v for k, v in common.items() if k == "revision"}
-            return dict(DPMSolverMultistepScheduler.load_config(path, subfolder="scheduler", **revision))
+            config = dict(DPMSolverMultistepScheduler.load_config(path, subfolder="scheduler", **revision))
+            return {k: v for k, v in config.items() if not k.startswith("_")}
         except (OSError, ValueError):
             return {}
