@@ -107,7 +107,6 @@ def test_ablation_base_rows_are_one_experiment():
 @pytest.mark.parametrize(
     "name, trains",
     [
-        ("metaquery-b-q64", {"connector", "query_tokens"}),
         ("metaquery-b-q64-e2e", {"backbone", "connector", "decoder", "query_tokens"}),
         ("metaquery-b-q64-mllm-tuning", {"backbone", "connector", "query_tokens"}),
         ("metaquery-b-q64-train-dit", {"connector", "decoder", "query_tokens"}),
