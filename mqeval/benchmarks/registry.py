@@ -16,6 +16,8 @@ PLUGINS.register("wise", "mqeval.benchmarks.wise.benchmark:WiseBenchmark")
 PLUGINS.register("commonsense-t2i", "mqeval.benchmarks.commonsense_t2i.benchmark:CommonsenseT2IBenchmark")
 PLUGINS.register("dpg-bench", "mqeval.benchmarks.dpg_bench.benchmark:DPGBenchmark")
 PLUGINS.register("geneval", "mqeval.benchmarks.geneval:GenEvalBenchmark")
+PLUGINS.register("mjhq-fid", "mqeval.benchmarks.fid.benchmark:MJHQFidBenchmark")
+PLUGINS.register("coco-fid", "mqeval.benchmarks.fid.benchmark:CocoFidBenchmark")
 
 
 def spec_paths(specs_dir: Path = BENCHMARK_SPECS_DIR) -> dict[str, Path]:

@@ -1,0 +1,67 @@
+"""COCO-30K FID plug-in from a local folder: equal to torch-fidelity called directly; reference statistics cached.
+Inception runs at 75 px inside (see helpers_fid.shrink_inception)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers_fid import random_image, save_random_inception, shrink_inception, torch_fidelity_fid
+from mqeval.benchmarks.base import ScoreOptions
+from mqeval.benchmarks.registry import load_benchmark
+from mqeval.scorers.fid import ReferenceKey
+
+
+@pytest.fixture
+def small_inception(monkeypatch):
+    shrink_inception(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return save_random_inception(tmp_path_factory.mktemp("inception") / "inception.pth")
+
+
+def test_coco_fid_from_a_local_folder(tmp_path, weights, small_inception):
+    rng = np.random.default_rng(4)
+    data = tmp_path / "coco"
+    data.mkdir()
+    lines = []
+    for i in range(6):
+        random_image(rng, (90, 60)).save(data / f"COCO_val2014_{i:012d}.jpg")
+        lines.append(json.dumps({"file_name": f"COCO_val2014_{i:012d}.jpg", "caption": f"caption {i}"}))
+    (data / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    bench = load_benchmark("coco-30k-fid")
+    bench = type(bench)(dataclasses.replace(bench.spec, options={"num_prompts": 6}))
+    samples = bench.samples(data)
+    assert [s.prompt for s in samples] == [f"caption {i}" for i in range(6)]
+    assert bench.generation.guidance_scale == 3.0 and bench.generation.num_inference_steps == 30
+    out = tmp_path / "run"
+    out.mkdir()
+    gen = [random_image(rng) for _ in samples]
+    for s, image in zip(samples, gen):
+        image.save(bench.image_path(out, s, 0))
+    result = bench.score(out, samples, ScoreOptions(weights_path=str(weights), data_dir=str(data),
+                                                    cache_dir=tmp_path / "cache"))
+    real = [Image.open(data / f"COCO_val2014_{i:012d}.jpg").convert("RGB") for i in range(6)]
+    assert set(result.metrics) == {"fid"}
+    assert result.metrics["fid"] == pytest.approx(torch_fidelity_fid(gen, real, weights, tmp_path / "tf"), rel=1e-5)
+
+    again = bench.score(out, samples, ScoreOptions(weights_path=str(weights), data_dir=str(data),
+                                                   cache_dir=tmp_path / "cache"))
+    assert "computed" in result.scorer.notes[2] and "from cache" in again.scorer.notes[2]
+    assert again.metrics == result.metrics and len(list((tmp_path / "cache" / "fid").glob("*.npz"))) == 1
+
+
+def test_reference_cache_key_covers_content_preprocessing_and_weights():
+    base = ReferenceKey(dataset="coco-30k-fid", content_sha256="abc")
+    assert base.digest() == ReferenceKey(dataset="coco-30k-fid", content_sha256="abc").digest()
+    for changed in (ReferenceKey("coco-30k-fid", "abd"), ReferenceKey("coco-30k-fid", "abc", preprocess="x"),
+                    ReferenceKey("coco-30k-fid", "abc", weights="sha256:0")):
+        assert changed.digest() != base.digest()
