@@ -75,3 +75,21 @@ def test_full_tuning_and_decoder_training():
     assert not any(n.startswith("decoder.vae.") for n in saved)
     model.train()
     assert model.decoder.transformer.training and not model.decoder.vae.training
+
+
+def test_gradient_checkpointing_on_a_frozen_backbone_gives_the_same_query_gradients():
+    import dataclasses
+
+    plain_config = tiny_config()
+    ckpt_config = dataclasses.replace(
+        plain_config, backbone=dataclasses.replace(plain_config.backbone, gradient_checkpointing=True)
+    )
+    grads = []
+    for config in (plain_config, ckpt_config):
+        model = MetaQuery(config, seed=0).train()
+        out = model.loss(PROMPTS, random_images(2, 16), generator=torch.Generator().manual_seed(0))
+        out.loss.backward()
+        assert_grads_only_on_trainable(model)
+        grads.append(model.query_tokens.queries.grad)
+    assert model.backbone.model.is_gradient_checkpointing and model.backbone.model.training
+    torch.testing.assert_close(grads[0], grads[1])

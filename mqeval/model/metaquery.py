@@ -129,7 +129,9 @@ class MetaQuery(nn.Module):
     # --- parameters ------------------------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "MetaQuery":
         super().train(mode)
-        if self.config.backbone.tuning == "frozen":
+        # A frozen backbone stays in eval mode, unless gradient checkpointing is on: transformers only checkpoints
+        # in train mode (the supported MLLMs have no active dropout, so outputs do not change).
+        if self.config.backbone.tuning == "frozen" and not self.config.backbone.gradient_checkpointing:
             self.backbone.eval()
         return self
 

@@ -106,8 +106,9 @@ class Backbone(nn.Module):
             inject_adapter_in_model(lora, self.model)
             for name, param in self.model.named_parameters():
                 param.requires_grad_("lora_" in name)
-        if self.config.gradient_checkpointing and self.config.tuning != "frozen":
-            self.model.gradient_checkpointing_enable()
+        if self.config.gradient_checkpointing:
+            # Also useful when frozen: in metaquery mode gradients still flow through the LLM to the queries.
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if self.config.tuning == "frozen":
             self.model.eval()
 
