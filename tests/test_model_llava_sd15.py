@@ -55,3 +55,11 @@ def test_flow_scheduler_is_refused_for_sd15(model):
     with pytest.raises(ConfigError, match="does not fit the sd15 decoder"):
         MetaQueryPipeline(model)(PROMPTS[:1], generators=generators([0]), num_inference_steps=1,
                                  scheduler="flow-euler")
+
+
+def test_lora_stays_inside_the_language_model():
+    # SigLIP also has q_proj/k_proj/v_proj: the adapters must not reach the vision tower.
+    lora = MetaQuery(tiny_config("llava_onevision", "pixel", tuning="lora"))
+    names = [n for n, p in lora.backbone.named_parameters() if p.requires_grad]
+    assert len(names) == 16  # 2 layers x (q, k, v, o) x (A, B)
+    assert all("language_model" in n and "lora_" in n for n in names)
