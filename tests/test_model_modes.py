@@ -28,9 +28,11 @@ def test_last_layer_mode_uses_prompt_states_with_their_mask(tmp_path):
     lengths = cond.mask.sum(1)
     assert lengths[0] < lengths[1] and cond.hidden.shape[1] == lengths[1]
     template, model.backbone.tokenizer.chat_template = model.backbone.tokenizer.chat_template, None
-    with torch.no_grad():  # an empty caption without a chat template has no tokens at all: still finite
+    model.backbone.system_prompt = None
+    with torch.no_grad():  # an empty caption without chat template or system prompt has no tokens: still finite
         assert torch.isfinite(model.encode_condition(["", "a red circle"]).hidden).all()
     model.backbone.tokenizer.chat_template = template
+    model.backbone.system_prompt = model.config.condition.system_prompt
     _train_step(model)
     assert {n.split(".")[0] for n, _ in model.named_trainable_parameters()} == {"connector"}
     pipe = MetaQueryPipeline(model)

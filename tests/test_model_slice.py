@@ -42,6 +42,21 @@ def test_prompt_layout_has_system_turn_and_reply_newline(model):
     assert not model.backbone.render_prompt("a red circle", 0, with_queries=False).endswith("\n\n")
 
 
+def test_system_prompt_folds_into_the_user_turn_when_the_template_has_no_system_role(model):
+    tokenizer = model.backbone.tokenizer
+    original = tokenizer.chat_template
+    tokenizer.chat_template = (
+        "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "<|im_start|>assistant\n"
+    )
+    try:
+        text = model.backbone.render_prompt("a red circle", 0, with_queries=False)
+    finally:
+        tokenizer.chat_template = original
+    assert text.startswith("<|im_start|>user\nYou will be given an image") and "\n\na red circle<|im_end|>" in text
+
+
 def test_caption_dropout_draws_come_from_the_generator(model):
     images = random_images(8, 16)
     a = model.loss(PROMPTS * 4, images, generator=torch.Generator().manual_seed(3))

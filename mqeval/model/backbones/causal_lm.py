@@ -33,11 +33,17 @@ class CausalLMBackbone(Backbone):
         self.setup_tuning()
 
     def render(self, prompt: str, num_images: int) -> str:
-        if getattr(self.tokenizer, "chat_template", None):
-            system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-            messages = system + [{"role": "user", "content": prompt}]
+        if not getattr(self.tokenizer, "chat_template", None):
+            return f"{self.system_prompt}\n\n{prompt}" if self.system_prompt else prompt
+        user = [{"role": "user", "content": prompt}]
+        if not self.system_prompt:
+            return self.tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+        try:
+            messages = [{"role": "system", "content": self.system_prompt}] + user
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return prompt
+        except Exception:  # templates without a system role (e.g. Gemma): put it at the start of the user turn
+            merged = [{"role": "user", "content": f"{self.system_prompt}\n\n{prompt}"}]
+            return self.tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
 
     def encode_inputs(self, texts: list[str], images: list[list[Any]]) -> dict[str, torch.Tensor]:
         return dict(self.tokenizer(texts, padding=True, add_special_tokens=False, return_tensors="pt"))
