@@ -18,6 +18,7 @@ PLUGINS.register("dpg-bench", "mqeval.benchmarks.dpg_bench.benchmark:DPGBenchmar
 PLUGINS.register("geneval", "mqeval.benchmarks.geneval:GenEvalBenchmark")
 PLUGINS.register("mjhq-fid", "mqeval.benchmarks.fid.benchmark:MJHQFidBenchmark")
 PLUGINS.register("coco-fid", "mqeval.benchmarks.fid.benchmark:CocoFidBenchmark")
+PLUGINS.register("lmms-eval", "mqeval.benchmarks.understanding.benchmark:LmmsEvalBenchmark")
 
 
 def spec_paths(specs_dir: Path = BENCHMARK_SPECS_DIR) -> dict[str, Path]:
