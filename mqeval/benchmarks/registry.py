@@ -12,6 +12,7 @@ from mqeval.registry import Registry
 # Plug-in classes by key; "module:attr" strings keep `mqeval ls` free of heavy imports.
 PLUGINS: Registry[type[Benchmark]] = Registry("benchmark plug-in")
 PLUGINS.register("shapes", "mqeval.benchmarks.shapes.benchmark:ShapesBenchmark")
+PLUGINS.register("shapes-knowledge", "mqeval.benchmarks.shapes.knowledge:ShapesKnowledgeBenchmark")
 PLUGINS.register("wise", "mqeval.benchmarks.wise.benchmark:WiseBenchmark")
 PLUGINS.register("commonsense-t2i", "mqeval.benchmarks.commonsense_t2i.benchmark:CommonsenseT2IBenchmark")
 PLUGINS.register("dpg-bench", "mqeval.benchmarks.dpg_bench.benchmark:DPGBenchmark")

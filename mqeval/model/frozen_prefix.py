@@ -167,24 +167,29 @@ def use_frozen_prefix(backbone: Backbone, cache_size: int = 0) -> None:
                                                      and backbone.config.tuning != "frozen"):
             return full_forward(prompts, input_images, queries, markers)
         unique, where = _dedupe(prompts)
-        if queries is not None:
+        fixed_queries = queries is not None and not queries.requires_grad and (
+            markers is None or not markers.requires_grad)
+        if fixed_queries and states is not None:  # nothing upstream trains: memoise the query states themselves
+            out = _cached_states(lambda ps: query_hidden_states(backbone, ps, queries, markers), unique, states)
+        elif queries is not None:
             out = query_hidden_states(backbone, unique, queries, markers, prefix_cache)
         elif states is None:
             with torch.no_grad():
                 out = full_forward(unique, None, None, None)
         else:
-            out = _cached_last_layer(full_forward, unique, states)
+            out = _cached_states(lambda ps: full_forward(ps, None, None, None), unique, states)
         return BackboneOutput(hidden=out.hidden[where.to(out.hidden.device)], mask=out.mask[where.to(out.mask.device)])
 
     backbone.forward = forward
     backbone.frozen_prefix_cache = prefix_cache  # exposed for statistics (hits / misses)
 
 
-def _cached_last_layer(full_forward, prompts: list[str], states: PrefixCache) -> BackboneOutput:
+def _cached_states(encode, prompts: list[str], states: PrefixCache) -> BackboneOutput:
+    """Backbone outputs memoised per prompt (only valid when nothing upstream of them trains)."""
     missing = [p for p in prompts if states.get(p) is None]
     if missing:
         with torch.no_grad():
-            out = full_forward(missing, None, None, None)
+            out = encode(missing)
         for row, prompt in enumerate(missing):
             states.put(prompt, [(out.hidden[row][out.mask[row]].clone(), out.mask[row][out.mask[row]].clone())])
     entries = [states.get(p)[0] for p in prompts]

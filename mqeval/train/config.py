@@ -75,6 +75,9 @@ class TrainConfig:
     grad_accum: int = 1
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_checkpointing: bool = False
+    # Parameter-name prefixes kept frozen in this run (e.g. ["query_tokens."]: with frozen queries the query
+    # states are a fixed function of the prompt and are memoised, so a step costs only connector + decoder).
+    freeze: tuple[str, ...] = ()
     frozen_prefix: bool = True  # run frozen prompts without autograd (mqeval.model.frozen_prefix)
     condition_cache_size: int = 0  # >0: memoise per-prompt key/values (or last-layer states) across steps
     seed: int = 0

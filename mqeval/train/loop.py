@@ -97,6 +97,9 @@ class Trainer:
         )
         self.card = card
         self.model = model if model is not None else self._load_model()
+        for name, param in self.model.named_parameters():
+            if any(name.startswith(prefix) for prefix in config.freeze):
+                param.requires_grad_(False)
         if config.gradient_checkpointing:
             for module in self.model.modules():
                 if hasattr(module, "gradient_checkpointing_enable") and any(
@@ -127,10 +130,9 @@ class Trainer:
 
         card = self.card or _card(self.config.model)
         self.card = card
+        # Training starts from seeded random trainable parts unless init_checkpoint names a folder (never silently
+        # from the card's shipped weights, so `mqeval train` reproduces them from scratch).
         init = Path(self.config.init_checkpoint) if self.config.init_checkpoint else None
-        if init is None and not card.checkpoint.random_init and card.checkpoint_dir() is not None \
-                and (card.checkpoint_dir() / "config.json").is_file():
-            init = card.checkpoint_dir()
         if init is None:
             from mqeval.model.metaquery import MetaQuery
 
