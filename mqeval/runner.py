@@ -128,16 +128,19 @@ def generate_images(
     plan: RunPlan, run_dir: Path, *, device: str = "cpu", batch_size: int = 1, overwrite: bool = False,
     progress: bool = True,
 ):
-    """Load the model on this process's device and write the run's images (see mqeval.generation.runner)."""
+    """Write the run's images, loading the model on this process's device only if an image is missing."""
     from mqeval.generation.distributed import ProcessGroup
-    from mqeval.generation.runner import generate
-    from mqeval.model.loading import load_model
+    from mqeval.generation.runner import LazyPipeline, generate
 
     group = ProcessGroup(device)
-    model = load_model(plan.card, checkpoint=plan.checkpoint, device=group.device)
-    model.eval()
+
+    def load():
+        from mqeval.model.loading import load_model
+
+        return load_model(plan.card, checkpoint=plan.checkpoint, device=group.device).eval()
+
     return generate(
-        plan.benchmark, plan.samples, model, plan.settings, run_dir, batch_size=batch_size, group=group,
+        plan.benchmark, plan.samples, LazyPipeline(load), plan.settings, run_dir, batch_size=batch_size, group=group,
         progress=progress, fingerprint=plan.fingerprint(), overwrite=overwrite,
     )
 

@@ -132,3 +132,17 @@ def test_temporary_files_of_a_killed_run_are_removed(tmp_path):
     stale.write_bytes(b"half a png")
     run(tmp_path)
     assert not stale.exists() and len(png_bytes(tmp_path / "images")) == 10
+
+
+def test_lazy_pipeline_loads_the_model_only_when_an_image_is_missing(tmp_path):
+    from mqeval.generation.runner import LazyPipeline
+
+    loads = []
+
+    def load():
+        loads.append(1)
+        return FakePipeline()
+
+    run(tmp_path, pipeline=LazyPipeline(load))
+    run(tmp_path, pipeline=LazyPipeline(load))
+    assert loads == [1]

@@ -66,7 +66,7 @@ def generate(
     group = group or ProcessGroup("cpu")
     out_dir = Path(out_dir)
     images_dir = images_dir_of(out_dir)
-    pipeline = _as_pipeline(model_or_pipeline)
+    pipeline = as_pipeline(model_or_pipeline)
     jobs = plan_jobs(benchmark, samples, settings, images_dir)
     size = (settings.resolution, settings.resolution)
 
@@ -183,7 +183,20 @@ def _open_rgb(path: str):
         return image.convert("RGB")
 
 
-def _as_pipeline(obj: Any) -> Callable:
+class LazyPipeline:
+    """Loads the model on the first batch: a rerun whose images are all there never loads it."""
+
+    def __init__(self, load_model: Callable[[], Any]):
+        self._load_model = load_model
+        self._pipeline: Optional[Callable] = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._pipeline is None:
+            self._pipeline = as_pipeline(self._load_model())
+        return self._pipeline(*args, **kwargs)
+
+
+def as_pipeline(obj: Any) -> Callable:
     import torch
 
     if isinstance(obj, torch.nn.Module):
