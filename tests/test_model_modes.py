@@ -93,5 +93,5 @@ def test_gradient_checkpointing_on_a_frozen_backbone_gives_the_same_query_gradie
         out.loss.backward()
         assert_grads_only_on_trainable(model)
         grads.append(model.query_tokens.queries.grad)
-    assert model.backbone.model.is_gradient_checkpointing and model.backbone.model.training
+    assert model.backbone.model.is_activation_checkpointing and model.backbone.model.training
     torch.testing.assert_close(grads[0], grads[1])

@@ -34,7 +34,8 @@ class ConditionConfig:
     max_prompt_tokens: int = 256
     # System message placed before the prompt in the chat template (the official code's default); None: no system turn.
     system_prompt: Optional[str] = (
-        "You will be given an image or its caption. Please describe the content of the image in detail in your own words."
+        "You will be given an image or its caption. "
+        "Please describe the content of the image in detail in your own words."
     )
 
 

@@ -57,7 +57,9 @@ def resolve_model_path(model_id: str, revision: str | None = None, what: str = "
         + "`) and copy the Hugging Face cache here (HF_HOME), or point the model card at a local folder"
     )
     if hub_offline():
-        raise UserError(f"The {what} '{model_id}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: {how}.")
+        raise UserError(
+            f"The {what} '{model_id}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: {how}."
+        )
     if not hub_reachable():
         raise UserError(f"The {what} '{model_id}' is not cached and the Hugging Face hub cannot be reached: {how}.")
     return model_id

@@ -63,7 +63,9 @@ def black_like(image: Any) -> Any:
 
 class MetaQuery(nn.Module):
     def __init__(self, config: MetaQueryConfig, dtype: Optional[torch.dtype] = None, seed: int = 0):
-        """Loads the base models named in `config`; trainable parts are initialised from `seed` (global RNG untouched)."""
+        """Loads the base models named in `config`; trainable parts are initialised from `seed`.
+
+        The global RNG is left as it was (the seeded construction runs inside a forked RNG state)."""
         super().__init__()
         self.config = config
         with torch.random.fork_rng(devices=[]):
