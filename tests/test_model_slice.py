@@ -110,3 +110,20 @@ def test_random_init_cards_are_seeded_and_missing_checkpoints_fail(model):
     missing = ModelCard(name="tiny-missing", description="", model=model.config)
     with pytest.raises(MissingCheckpointError):
         load_model(missing)
+
+
+def test_a_few_optimizer_steps_reduce_the_loss_on_a_fixed_batch():
+    model = MetaQuery(tiny_config("causal_lm", "pixel", decoder_train=True), seed=1).train()
+    optimizer = torch.optim.AdamW(model.parameter_groups(0.01), lr=3e-3)
+    images = random_images(2, 16, seed=5)
+
+    def fixed_loss():  # same noise, timesteps and (no) dropout every step
+        return model.loss(PROMPTS, images, generator=torch.Generator().manual_seed(0), cfg_dropout=False).loss
+
+    first = fixed_loss().item()
+    for _ in range(15):
+        optimizer.zero_grad(set_to_none=True)
+        fixed_loss().backward()
+        optimizer.step()
+    assert fixed_loss().item() < 0.7 * first
+    assert not any(p.grad is not None for p in model.backbone.parameters())
