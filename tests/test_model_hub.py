@@ -35,6 +35,11 @@ def test_uncached_hub_model_fails_fast_offline(tmp_path, monkeypatch):
     config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, model_id="nobody/no-model"))
     with pytest.raises(UserError, match="huggingface-cli download nobody/no-model"):
         MetaQuery(config)
+    missing_decoder = dataclasses.replace(
+        tiny_config(decoder="sd15"), decoder=dataclasses.replace(tiny_config(decoder="sd15").decoder,
+                                                                  model_id="nobody/no-unet"))
+    with pytest.raises(UserError, match="decoder 'nobody/no-unet'"):  # checked before the backbone loads
+        MetaQuery(missing_decoder)
     assert time.monotonic() - start < 5
     with pytest.raises(UserError, match="neither an existing folder"):
         resolve_model_path(str(tmp_path / "missing" / "model"))

@@ -55,6 +55,15 @@ class QueryTokens(nn.Module):
         self.markers = nn.Parameter(torch.randn(2, width) * std) if learned_markers else None
 
 
+def check_base_models(config: MetaQueryConfig) -> None:
+    """Fail before loading anything when a base model is neither local, cached, nor downloadable."""
+    from mqeval.model.hub import resolve_model_path
+
+    resolve_model_path(config.backbone.model_id, config.backbone.revision, "backbone")
+    if config.decoder.model_id:
+        resolve_model_path(config.decoder.model_id, config.decoder.revision, "decoder")
+
+
 def black_like(image: Any) -> Any:
     from PIL import Image
 
@@ -68,6 +77,7 @@ class MetaQuery(nn.Module):
         The global RNG is left as it was (the seeded construction runs inside a forked RNG state)."""
         super().__init__()
         self.config = config
+        check_base_models(config)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.backbone = build_backbone(config.backbone, config.condition, dtype)

@@ -16,9 +16,9 @@ class CausalLMBackbone(Backbone):
 
     def __init__(self, config: BackboneConfig, dtype: torch.dtype | None = None):
         super().__init__(config)
+        path = resolve_model_path(config.model_id, config.revision, "backbone")  # before the heavy imports
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = resolve_model_path(config.model_id, config.revision, "backbone")
         common: dict[str, Any] = {"revision": config.revision} if config.revision and path == config.model_id else {}
         if config.gguf_file:  # transformers dequantizes GGUF tensors on load; no pickle involved
             common["gguf_file"] = config.gguf_file

@@ -17,12 +17,12 @@ class ProcessorBackbone(Backbone):
 
     def __init__(self, config: BackboneConfig, dtype: torch.dtype | None = None):
         super().__init__(config)
+        if config.gguf_file:
+            raise ValueError(f"gguf_file is only supported for the causal_lm family, not {self.family}")
+        path = resolve_model_path(config.model_id, config.revision, "backbone")  # before the heavy imports
         import transformers
         from transformers import AutoProcessor
 
-        if config.gguf_file:
-            raise ValueError(f"gguf_file is only supported for the causal_lm family, not {self.family}")
-        path = resolve_model_path(config.model_id, config.revision, "backbone")
         common: dict[str, Any] = {"revision": config.revision} if config.revision and path == config.model_id else {}
         self.processor = AutoProcessor.from_pretrained(path, **common)
         self.tokenizer = self.processor.tokenizer

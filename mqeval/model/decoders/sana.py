@@ -15,10 +15,10 @@ class SanaDecoder(FlowDecoder):
 
     def __init__(self, config: DecoderConfig, dtype: torch.dtype | None = None):
         super().__init__(config)
+        check_prediction_type(config, ("flow",))
+        path, common = diffusers_source(config)  # before the heavy imports
         from diffusers import AutoencoderDC, SanaTransformer2DModel
 
-        check_prediction_type(config, ("flow",))
-        path, common = diffusers_source(config)
         self.transformer = SanaTransformer2DModel.from_pretrained(
             path, subfolder="transformer", torch_dtype=self.weights_dtype(dtype), **common
         )

@@ -17,10 +17,10 @@ class SD15Decoder(Decoder):
 
     def __init__(self, config: DecoderConfig, dtype: torch.dtype | None = None):
         super().__init__(config)
+        check_prediction_type(config, ("epsilon", "v_prediction"))
+        path, common = diffusers_source(config)  # before the heavy imports
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
-        check_prediction_type(config, ("epsilon", "v_prediction"))
-        path, common = diffusers_source(config)
         self.unet = UNet2DConditionModel.from_pretrained(
             path, subfolder="unet", torch_dtype=self.weights_dtype(dtype), **common
         )
