@@ -17,6 +17,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from mqeval.errors import UserError
 from mqeval.model.config import BackboneConfig
 
 # Begin/end-of-image token pairs known from common MLLM tokenizers, in order of preference.
@@ -137,7 +138,8 @@ class Backbone(nn.Module):
         if len(images) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(images)} image lists")
         if any(images) and not self.supports_images:
-            raise ValueError(f"backbone family '{self.family}' takes no input images")
+            raise UserError(f"backbone family '{self.family}' takes no input images (text-only model); use an MLLM "
+                            "card (qwen2_5_vl, llava_onevision) for editing or reconstruction")
         texts = [self.render_prompt(p, len(imgs), queries is not None) for p, imgs in zip(prompts, images)]
         inputs = self.encode_inputs(texts, images)
         input_ids = inputs.pop("input_ids").to(self.device)

@@ -6,6 +6,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mqeval.errors import ConfigError
 from mqeval.model.config import DecoderConfig
 from mqeval.model.decoders.base import FlowDecoder, check_prediction_type, diffusers_source
 
@@ -48,7 +49,7 @@ class SanaDecoder(FlowDecoder):
     def latent_shape(self, resolution: int) -> tuple[int, int, int]:
         f = self.vae_scale_factor * self.transformer.config.patch_size
         if resolution % f:
-            raise ValueError(f"Sana needs a resolution divisible by {f}, got {resolution}")
+            raise ConfigError(f"Sana needs a resolution divisible by {f}, got {resolution}")
         side = resolution // self.vae_scale_factor
         return (self.vae.config.latent_channels, side, side)
 

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mqeval.errors import ConfigError
 from mqeval.model.config import DecoderConfig
 from mqeval.model.decoders.base import Decoder, check_prediction_type, diffusers_source, randn
 
@@ -45,7 +46,7 @@ class SD15Decoder(Decoder):
 
     def latent_shape(self, resolution: int) -> tuple[int, int, int]:
         if resolution % self.vae_scale_factor:
-            raise ValueError(f"SD1.5 needs a resolution divisible by {self.vae_scale_factor}, got {resolution}")
+            raise ConfigError(f"SD1.5 needs a resolution divisible by {self.vae_scale_factor}, got {resolution}")
         side = resolution // self.vae_scale_factor
         return (self.unet.config.in_channels, side, side)
 
