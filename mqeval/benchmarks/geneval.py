@@ -155,7 +155,7 @@ class GenEvalBenchmark(Benchmark):
         weights_dir = Path(options.weights_path) if options.weights_path else None
         detector = load_detector(
             self.backend(options), self.classnames(),
-            DetectorOptions(weights_dir=weights_dir, device=options.device, batch_size=max(1, options.batch_size // 4),
+            DetectorOptions(weights_dir=weights_dir, device=options.device, batch_size=options.batch_size,
                             cache_root=options.cache_dir),
         )
         clip_config = ClipColorConfig(model=self.options.clip_model, pretrained=self.options.clip_pretrained)
