@@ -73,6 +73,8 @@ def test_generation_size_and_batch_independence(model):
     assert [im.size for im in both.images] == [(16, 16), (16, 16)]
     # Exact equality holds on CPU float32 for this slice (uint8 images).
     assert np.array_equal(np.asarray(both.images[1]), np.asarray(single.images[0]))
+    chunked = pipe(PROMPTS, generators=generators([11, 12]), num_inference_steps=3, batch_size=1)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(both.images, chunked.images))
     other = pipe(PROMPTS[1:], generators=generators([13]), num_inference_steps=3)
     assert not np.array_equal(np.asarray(other.images[0]), np.asarray(single.images[0]))
     euler = pipe(PROMPTS[:1], generators=generators([11]), num_inference_steps=3, scheduler="flow-euler",

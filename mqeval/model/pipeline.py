@@ -58,7 +58,10 @@ class MetaQueryPipeline:
         num_inference_steps: int = 30,
         scheduler: str = "default",
         resolution: Optional[int] = None,
+        batch_size: Optional[int] = None,
     ) -> PipelineOutput:
+        """`batch_size` splits the work into chunks; since images do not depend on their batch, the output is the
+        same as one call with everything."""
         model, decoder = self.model, self.model.decoder
         model.eval()
 
@@ -74,6 +77,14 @@ class MetaQueryPipeline:
             generators = [torch.Generator().manual_seed(int(torch.randint(0, 2**62, ()))) for _ in range(b)]
         if len(generators) != b:
             raise ValueError(f"{b} prompts but {len(generators)} generators: pass one generator per image")
+        if batch_size is not None and b > batch_size:
+            chunks = [
+                self(prompts[i:i + batch_size], negatives[i:i + batch_size],
+                     None if input_images is None else input_images[i:i + batch_size], generators[i:i + batch_size],
+                     guidance_scale, image_guidance_scale, num_inference_steps, scheduler, resolution)
+                for i in range(0, b, batch_size)
+            ]
+            return PipelineOutput(images=[im for c in chunks for im in c.images], settings=chunks[0].settings)
         resolution = resolution or decoder.default_resolution
         use_cfg = guidance_scale > 1.0
         use_image_cfg = use_cfg and input_images is not None and image_guidance_scale != 1.0
