@@ -3,6 +3,7 @@ the never-one-column rule, decoder routing of Table 4, and the small-scale twins
 from __future__ import annotations
 
 import csv
+import dataclasses
 import filecmp
 from pathlib import Path
 
@@ -23,10 +24,14 @@ SHARED_PAPER = Path("/work/shared/paper")
 
 
 ZOO = zoo_index()  # the cards, read once for the module
+# ... plus every small-scale twin the specs name, as if its card existed
+TWINS_ZOO = dataclasses.replace(
+    ZOO, settings={**{card: "test twin" for spec in TABLES for _, card in spec.small_scale}, **ZOO.settings}
+)
 
 
-def report(runs, table, lookup=None):
-    return paper_report(runs, [table], STATS, lookup or lookup_for(), zoo=ZOO)
+def report(runs, table, lookup=None, zoo=TWINS_ZOO):
+    return paper_report(runs, [table], STATS, lookup or lookup_for(), zoo=zoo)
 
 
 def test_results_paper_is_the_shared_transcription():
@@ -184,13 +189,15 @@ def test_runs_with_warnings_are_marked_and_limited_runs_kept_apart(tmp_path):
 
 def test_a_card_tag_points_a_row_at_its_small_scale_twin(tmp_path):
     from mqeval.reports.intervals import IntervalCache
-    from mqeval.reports.paper_table import build_small_scale_table
+    from mqeval.reports.paper_table import ZooIndex, build_small_scale_table
 
     write_run(tmp_path, "twin", "my-own-smol-512", "shapes", [1.0, 0.0] * 5)
     runs, cache = find_runs([tmp_path]), IntervalCache(lookup_for(), STATS)
     spec = table_spec(1)
-    assert build_small_scale_table(spec, runs, cache, twins={}) is None
-    small = build_small_scale_table(spec, runs, cache, twins={(1, "learnable_queries_512"): "my-own-smol-512"})
+    settings = {**ZOO.settings, "my-own-smol-512": "64 queries"}
+    assert build_small_scale_table(spec, runs, cache, ZooIndex({}, {}, settings)) is None
+    zoo = ZooIndex({}, {(1, "learnable_queries_512"): "my-own-smol-512"}, settings)
+    small = build_small_scale_table(spec, runs, cache, zoo)
     assert small.frame.loc["learnable_queries_512", "card"] == "my-own-smol-512"
     assert small.frame.loc["learnable_queries_512", "shapes overall ↑ ours"].startswith("0.50")
 
@@ -221,3 +228,16 @@ def test_ablation_rows_are_paired_against_the_reference_row(tmp_path):
     assert any("not paired" in n and "different seeds" in n for n in small.notes)
     line = small.data[(small.data["row"] == "learnable_queries_512") & (small.data["column"] == "shapes_overall")]
     assert line["paired_difference"].iloc[0] == 0.5 and line["prob_better_than_reference"].iloc[0] == 1.0
+
+
+def test_a_twin_without_a_card_says_so(tmp_path):
+    write_run(tmp_path, "smol", "metaquery-smol", "shapes", [1.0, 0.0] * 5)
+    _, small = report(find_runs([tmp_path]), 1, zoo=ZOO)
+    missing = [label for label, card in table_spec(1).small_scale if card not in ZOO.settings]
+    for label in missing:
+        assert small.frame.loc[label, "shapes overall ↑ ours"] == NO_CARD
+        assert small.frame.loc[label, "setting"] == "no such card yet"
+    assert not missing or any("not in model_zoo yet" in n for n in small.notes)
+    if "metaquery-smol" in ZOO.settings:
+        assert small.frame.loc["learnable_queries_64", "shapes overall ↑ ours"].startswith("0.50")
+        assert "queries" in small.frame.loc["learnable_queries_64", "setting"]

@@ -36,12 +36,12 @@ def paper_report(
 ) -> list[TableReport]:
     cache = IntervalCache(lookup, stats)
     zoo = zoo or zoo_index()
-    cards, twins = zoo.paper, zoo.twins
+    cards = zoo.paper
     specs = [table_spec(n) for n in tables] if tables else list(TABLES)
     reports = []
     for spec in specs:
         reports.append(build_paper_table(spec, runs, cache, cards, paper_dir))
-        small = build_small_scale_table(spec, runs, cache, twins)
+        small = build_small_scale_table(spec, runs, cache, zoo)
         if small is not None:
             reports.append(small)
     return reports

@@ -6,7 +6,7 @@ Rows are the published rows; a row's runs are those of the model cards that name
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -28,6 +28,7 @@ TWIN_TAG = "small-scale-of:"  # a card tagged "small-scale-of:<table>/<row>" is 
 class ZooIndex:
     paper: dict[tuple[int, str], list[str]]  # (table, row label) -> the cards that reproduce it
     twins: dict[tuple[int, str], str]  # (table, row label) -> the card tagged as its small-scale twin
+    settings: dict[str, str] = field(default_factory=dict)  # card -> one-line summary of what the ablations vary
 
 
 def zoo_index(zoo_dir: Path = MODEL_ZOO_DIR) -> ZooIndex:
@@ -37,8 +38,10 @@ def zoo_index(zoo_dir: Path = MODEL_ZOO_DIR) -> ZooIndex:
 
     paper: dict[tuple[int, str], list[str]] = defaultdict(list)
     twins: dict[tuple[int, str], str] = {}
+    settings: dict[str, str] = {}
     for name in card_names(zoo_dir):
         card = load_card(name, zoo_dir)
+        settings[name] = card_setting(card)
         for row in card.paper:
             paper[(row.table, row.row)].append(name)
         for tag in card.tags:
@@ -48,7 +51,15 @@ def zoo_index(zoo_dir: Path = MODEL_ZOO_DIR) -> ZooIndex:
                 if key in twins and twins[key] != name:
                     raise ConfigError(f"model_zoo: both {twins[key]} and {name} are tagged {tag}")
                 twins[key] = name
-    return ZooIndex(dict(paper), twins)
+    return ZooIndex(dict(paper), twins, settings)
+
+
+def card_setting(card) -> str:
+    """What Tables 1-3 and 7 vary, in one line: condition, connector, what trains."""
+    m = card.model
+    condition = "last-layer" if m.condition.mode == "last-layer" else f"{m.condition.num_queries} queries"
+    return (f"{condition}, {m.connector.architecture} x{m.connector.num_layers}, LLM {m.backbone.tuning}, "
+            f"{m.decoder.family} {'trained' if m.decoder.train else 'frozen'}")
 
 
 def _runs_for(cards: list[str], column: ColumnSpec, runs: list[Run], named: frozenset[str] = frozenset()) -> list[Run]:
@@ -114,30 +125,39 @@ def build_paper_table(
 
 
 def build_small_scale_table(
-    spec: TableSpec, runs: list[Run], cache: IntervalCache, twins: Optional[dict[tuple[int, str], str]] = None
+    spec: TableSpec, runs: list[Run], cache: IntervalCache, zoo: Optional[ZooIndex] = None
 ) -> Optional[TableReport]:
     """The ablation table measured on its small-scale twins; None when the spec has none or no twin has a run.
 
     Twins come from the spec's `small_scale` mapping; a card tagged `small-scale-of:<table>/<row>` overrides it."""
     if not spec.small_scale:
         return None
-    twins = zoo_index().twins if twins is None else twins
+    zoo = zoo_index() if zoo is None else zoo
     mapping = dict(spec.small_scale)
-    mapping.update({row: card for (table, row), card in twins.items() if table == spec.number and row in mapping})
+    mapping.update({row: card for (table, row), card in zoo.twins.items() if table == spec.number and row in mapping})
     if not any(run.card in mapping.values() for run in runs):
         return None
     labels = list(mapping)
     titles = {row.label: row.title for row in published_rows(spec)}
-    first = {"method": {label: titles.get(label, label) for label in labels}, "card": mapping}
+    existing = {label for label in labels if mapping[label] in zoo.settings}
+    first = {
+        "method": {label: titles.get(label, label) for label in labels},
+        "card": mapping,
+        "setting": {label: zoo.settings.get(mapping[label], "no such card yet") for label in labels},
+    }
+    reference = spec.small_scale_reference or spec.reference_row
     results = []
     for column in spec.small_scale_columns:
         row_runs = {label: _runs_for([mapping[label]], column, runs) for label in labels}
-        result = measure_column(column, row_runs, cache)
-        if spec.reference_row:
-            add_paired_columns(result, column, spec.reference_row, cache)
+        result = measure_column(column, row_runs, cache, rows_with_cards=existing)
+        if reference:
+            add_paired_columns(result, column, reference, cache)
         results.append(result)
+    notes = [SMALL_SCALE_NOTE, *spec.small_scale_notes]
+    if len(existing) < len(labels):
+        notes.append(f"{NO_CARD}: the twin card is not in model_zoo yet.")
     title = f"Table {spec.number} (small-scale twin, NOT the paper's setting): {spec.title}"
-    report = _assemble(title, f"table{spec.number}_small_scale", labels, first, results, [SMALL_SCALE_NOTE])
+    report = _assemble(title, f"table{spec.number}_small_scale", labels, first, results, notes)
     if len(report.data):
         report.data.insert(0, "table", f"{spec.number}-small-scale")
     return report
