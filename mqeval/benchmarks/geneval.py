@@ -163,10 +163,15 @@ class GenEvalBenchmark(Benchmark):
         return detector, colour
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
+        from mqeval.scorers.clip_color import ClipColorConfig, resolve_clip_source
+
         detector, colour = self.build_scorers(options)
         records, warnings = judge_samples(Path(out_dir), samples, detector, colour, batch_size=options.batch_size)
+        clip_name, clip_weights = resolve_clip_source(
+            ClipColorConfig(model=self.options.clip_model, pretrained=self.options.clip_pretrained),
+            Path(options.weights_path) if options.weights_path else None)
         notes = (f"prompt_set={self.prompt_set}", f"detector={detector.name}", *detector.notes,
-                 f"colour=open_clip {self.options.clip_model} ({self.options.clip_pretrained})")
+                 f"colour=open_clip {clip_name} ({clip_weights or 'weights in that folder'})")
         metrics = self.aggregate(records)
         return ScoreResult(
             metrics=metrics,

@@ -30,8 +30,8 @@ MMDET_CHECKPOINT_URL = (
 MMDET_CHECKPOINT_SHA256 = "743b7d99"  # openmmlab names checkpoints by the first 8 hex digits of their sha256
 HF_MODEL = "facebook/mask2former-swin-small-coco-instance"
 HF_NOTE = (
-    f"hf-mask2former uses transformers' {HF_MODEL}-architecture weights, NOT the official mmdetection checkpoint "
-    f"{MMDET_MODEL}: GenEval scores can differ from officially scored ones"
+    f"hf-mask2former runs transformers' Mask2Former with the {HF_MODEL} weights (or a local copy), NOT the official "
+    f"mmdetection checkpoint {MMDET_MODEL}: GenEval scores can differ from officially scored ones"
 )
 # mmdet's img_norm_cfg for this config (RGB order)
 PIXEL_MEAN = (123.675, 116.28, 103.53)
