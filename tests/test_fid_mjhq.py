@@ -97,3 +97,28 @@ def test_missing_images_and_counts_are_reported(tmp_path, weights, small_incepti
     assert result.warnings[2] == "fid_logo not computed: 1 generated image(s) in that category"
     with pytest.raises(DataIntegrityError, match="expected 30000"):
         load_benchmark("mjhq-30k-fid").samples(data)
+
+
+def test_reference_images_read_from_the_zip_in_place(tmp_path, fresh_cache):
+    import zipfile
+
+    import numpy as np
+
+    from mqeval.benchmarks.fid import mjhq
+
+    rng = np.random.default_rng(6)
+    folders = tmp_path / "folders"
+    meta = make_mjhq(folders, rng, per_category=2)
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    (packed / "meta_data.json").write_text((folders / "meta_data.json").read_text())
+    with zipfile.ZipFile(packed / "mjhq30k_imgs.zip", "w") as archive:
+        for key, v in meta.items():
+            archive.write(folders / v["category"] / f"{key}.jpg", f"{v['category']}/{key}.jpg")
+    data = load_benchmark("mjhq-30k-fid").spec.data
+    from_dir = mjhq.reference_images(data, set(CATEGORIES), folders, fresh_cache)
+    from_zip = mjhq.reference_images(data, set(CATEGORIES), packed, fresh_cache)
+    assert [c for c, _ in from_zip.items] == [c for c, _ in from_dir.items] == ["animals"] * 2 + ["logo"] * 2
+    for (_, a), (_, b) in zip(from_dir.items, from_zip.items):
+        assert np.array_equal(np.asarray(a().convert("RGB")), np.asarray(b().convert("RGB")))
+    assert from_zip.content_sha256.startswith("zip:") and from_dir.content_sha256 != from_zip.content_sha256

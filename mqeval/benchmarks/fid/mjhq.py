@@ -8,7 +8,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 from mqeval.benchmarks.base import DataFile
 from mqeval.benchmarks.downloads import fetch_data_file
@@ -79,7 +79,3 @@ def reference_images(data: dict[str, DataFile], categories: set[str], data_dir: 
     resolved = fetch_data_file("mjhq30k_imgs.zip", data["images"].url, data["images"].sha256, local_dir=data_dir,
                                cache_root=cache_root, what="MJHQ-30K images")
     return _zip_images(resolved.path, resolved.sha256)
-
-
-def iter_categories(items: list[tuple[str, dict[str, Any]]]) -> Iterator[str]:
-    return iter(sorted({str(v["category"]) for _, v in items}))
