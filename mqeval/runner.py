@@ -137,6 +137,10 @@ def generate_images(
     def load():
         from mqeval.model.loading import load_model
 
+        if not (progress and sys.stderr.isatty()):
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # its weight-loading bar would fill logs
         return load_model(plan.card, checkpoint=plan.checkpoint, device=group.device).eval()
 
     return generate(
