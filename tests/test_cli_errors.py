@@ -93,3 +93,9 @@ def test_a_folder_with_images_of_other_settings_is_refused_before_launching(tmp_
 def test_unknown_device_is_a_user_error(tmp_path):
     assert_user_error(mqeval("generate", "shapes", "--model", "metaquery-tiny", "--limit", "1", "--device", "tpu",
                              "--out", tmp_path), "--device must be cpu or cuda")
+
+
+def test_python_dash_m_mqeval_is_the_cli():
+    result = subprocess.run([sys.executable, "-m", "mqeval", "ls", "models"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "metaquery-tiny " in result.stdout
