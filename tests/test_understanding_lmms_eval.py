@@ -15,12 +15,10 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-pytest.importorskip("lmms_eval")
-
-from mqeval.benchmarks.registry import load_benchmark  # noqa: E402
-from mqeval.benchmarks.understanding.adapter import BackboneResponder, lmms_class  # noqa: E402
-from mqeval.benchmarks.understanding.evaluate import evaluate_understanding  # noqa: E402
-from mqeval.model.config import BackboneConfig  # noqa: E402
+from mqeval.benchmarks.registry import load_benchmark
+from mqeval.benchmarks.understanding.adapter import BackboneResponder, lmms_class
+from mqeval.benchmarks.understanding.evaluate import evaluate_understanding
+from mqeval.model.config import BackboneConfig
 
 
 def write_toy_task(folder):
@@ -67,6 +65,7 @@ def write_toy_task(folder):
 
 @pytest.mark.slow
 def test_mqeval_adapter_runs_inside_lmms_eval(tmp_path):
+    pytest.importorskip("lmms_eval")
     import torch
     from lmms_eval.api.registry import MODEL_REGISTRY
     from lmms_eval.tasks import TaskManager
