@@ -102,3 +102,16 @@ def test_tiny_hf_mask2former_end_to_end(tmp_path):
                 assert d.box == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
     with pytest.raises(ConfigError, match="predicts 80 classes"):
         D.HFMask2FormerDetector(CLASSES[:10], options)
+
+
+def test_mmdet_config_is_found_in_a_checkout_or_a_pip_install(tmp_path):
+    checkout = tmp_path / "src" / "configs" / "mask2former"
+    checkout.mkdir(parents=True)
+    (checkout / f"{D.MMDET_MODEL}.py").write_text("")
+    assert D.mmdet_config_path(tmp_path / "src" / "mmdet") == checkout / f"{D.MMDET_MODEL}.py"
+    mim = tmp_path / "site" / "mmdet" / ".mim" / "configs" / "mask2former"
+    mim.mkdir(parents=True)
+    (mim / f"{D.MMDET_MODEL}.py").write_text("")
+    assert D.mmdet_config_path(tmp_path / "site" / "mmdet") == mim / f"{D.MMDET_MODEL}.py"
+    with pytest.raises(ConfigError, match="not found"):
+        D.mmdet_config_path(tmp_path / "nowhere" / "mmdet")

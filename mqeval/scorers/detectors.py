@@ -139,6 +139,15 @@ def resolve_mmdet_checkpoint(options: DetectorOptions) -> tuple[Path, str]:
     return resolved.path, resolved.sha256
 
 
+def mmdet_config_path(package_dir: Path) -> Path:
+    """The config beside a source checkout (what the official script uses) or inside a pip install's `.mim`."""
+    for root in (package_dir.parent / "configs", package_dir / ".mim" / "configs"):
+        config = root / "mask2former" / f"{MMDET_MODEL}.py"
+        if config.is_file():
+            return config
+    raise ConfigError(f"mmdet config {MMDET_MODEL}.py not found near {package_dir}: install mmdetection 2.x from source")
+
+
 class MMDetMask2FormerDetector:
     name = "mmdet-mask2former"
 
@@ -152,9 +161,7 @@ class MMDetMask2FormerDetector:
         import mmdet
         from mmdet.apis import init_detector
 
-        config = Path(mmdet.__file__).parent.parent / "configs" / "mask2former" / f"{MMDET_MODEL}.py"
-        if not config.is_file():
-            raise ConfigError(f"mmdet config not found at {config}: install mmdetection 2.x from source")
+        config = mmdet_config_path(Path(mmdet.__file__).parent)
         checkpoint, sha = resolve_mmdet_checkpoint(options)
         self.classnames = tuple(classnames)
         self.model = init_detector(str(config), str(checkpoint), device=options.device)
