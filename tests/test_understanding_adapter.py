@@ -123,3 +123,13 @@ def test_missing_lmms_eval_is_a_user_error():
     card = SimpleNamespace(name="x", model=SimpleNamespace(backbone=BackboneConfig(family="qwen2_5_vl", model_id="a/b")))
     with pytest.raises(UserError, match=r"mqeval\[understanding\]"):
         evaluate_understanding(load_benchmark("mme"), card)
+
+
+@pytest.mark.skipif(HAS_LMMS, reason="would start a real lmms-eval run")
+def test_entry_point_resolves_card_and_stops_without_lmms_eval(tmp_path):
+    from mqeval.benchmarks.understanding.evaluate import main
+
+    with pytest.raises(UserError, match=r"mqeval\[understanding\]"):
+        main(["--benchmark", "mme", "--model", "metaquery-tiny-qwen2-5-vl-sana", "--adapter", "mqeval",
+              "--device", "cpu", "--run-dir", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
