@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
@@ -78,7 +79,8 @@ def weights_id(weights_path: Optional[str]) -> str:
 class InceptionFeatures:
     """torch-fidelity's Inception, fed uint8 batches; returns float32 [N, 2048] numpy features."""
 
-    def __init__(self, weights_path: Optional[str] = None, device: str = "cpu", batch_size: int = 50):
+    def __init__(self, weights_path: Optional[str] = None, device: str = "cpu", batch_size: int = 50,
+                 workers: Optional[int] = None):
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         kwargs = {"feature_extractor_weights_path": str(weights_path)} if weights_path else {}
@@ -86,6 +88,8 @@ class InceptionFeatures:
         self.device = device
         self.batch_size = batch_size
         self.weights = weights_id(weights_path)
+        # JPEG decoding and the bicubic resize dominate on large images; PIL releases the GIL for both
+        self.workers = workers or min(8, os.cpu_count() or 1)
 
     def __call__(self, batch) -> np.ndarray:
         import torch
@@ -97,17 +101,24 @@ class InceptionFeatures:
 
     def stats_by_group(self, items: Iterable[tuple[str, Any]]) -> dict[str, FeatureStats]:
         """items: (group, PIL image or loader) pairs; statistics per group and under "" for all of them."""
+        from concurrent.futures import ThreadPoolExecutor
+
         import torch
 
         transform = preprocess_transform()
+
+        def load(item: tuple[str, Any]):
+            image = item[1]() if callable(item[1]) else item[1]
+            return preprocess(image, transform)
+
         groups: dict[str, FeatureStats] = {"": FeatureStats()}
-        for chunk in _chunks(items, self.batch_size):
-            tensors = [preprocess(img() if callable(img) else img, transform) for _, img in chunk]
-            feats = self(torch.stack(tensors))
-            groups[""].update(feats)
-            labels = np.array([group for group, _ in chunk])
-            for group in sorted(set(labels.tolist()) - {""}):
-                groups.setdefault(group, FeatureStats()).update(feats[labels == group])
+        with ThreadPoolExecutor(self.workers) as pool:
+            for chunk in _chunks(items, self.batch_size):
+                feats = self(torch.stack(list(pool.map(load, chunk))))  # map keeps the order
+                groups[""].update(feats)
+                labels = np.array([group for group, _ in chunk])
+                for group in sorted(set(labels.tolist()) - {""}):
+                    groups.setdefault(group, FeatureStats()).update(feats[labels == group])
         return groups
 
 

@@ -4,7 +4,7 @@ Used for tuned backbones (LoRA or full), whose weights only mqeval can load. The
 `BackboneResponder` (plain Python, testable without lmms-eval); `lmms_class()` wraps it in a subclass of
 `lmms_eval.api.model.lmms` registered as "mqeval". Prompts go through the backbone processor's own chat template
 with the images first, without MetaQuery's generation system prompt; decoding is greedy unless a task asks for
-sampling.
+sampling. Requests are answered one at a time (batch_size is accepted for lmms-eval's interface only).
 """
 from __future__ import annotations
 
