@@ -75,6 +75,10 @@ class TrainConfig:
     grad_accum: int = 1
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_checkpointing: bool = False
+    # "standardize": fold the per-channel mean/std of the backbone outputs on `connector_init_prompts` training
+    # prompts into the connector's first linear layer before step 0 (mqeval.train.connector_init).
+    connector_init: Literal["default", "standardize"] = "default"
+    connector_init_prompts: int = 256
     # Parameter-name prefixes kept frozen in this run (e.g. ["query_tokens."]: with frozen queries the query
     # states are a fixed function of the prompt and are memoised, so a step costs only connector + decoder).
     freeze: tuple[str, ...] = ()

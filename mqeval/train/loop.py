@@ -110,6 +110,13 @@ class Trainer:
 
             use_frozen_prefix(self.model.backbone, config.condition_cache_size)
         self.dataset = build_dataset(config.data)
+        if config.connector_init == "standardize":  # a resumed run overwrites this with its checkpoint
+            from mqeval.train.connector_init import standardize_connector_input
+
+            group = max(1, config.data.images_per_caption)
+            count = min(config.connector_init_prompts, len(self.dataset) // group)
+            prompts = [self.dataset[i * group].caption for i in range(count)]
+            self.connector_init_stats = standardize_connector_input(self.model, prompts)
         world = self.accelerator.num_processes
         self.per_process = config.batch_size * config.grad_accum
         self.sampler = StepSampler(len(self.dataset), self.per_process * world, config.seed,
