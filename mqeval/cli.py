@@ -195,9 +195,17 @@ def run(
     weights_path: Optional[str] = WEIGHTS,
 ) -> None:
     """Generate a benchmark's images, score them and write results.json + samples.jsonl; print the scores."""
+    from mqeval.benchmarks.registry import load_spec
     from mqeval.runner import default_run_dir, model_record, record_run, score_images
     from mqeval.generation.runner import images_dir_of
 
+    if load_spec(benchmark).plugin == "lmms-eval":  # understanding suites score the MLLM, not generated images
+        from mqeval.benchmarks.understanding.evaluate import run_understanding
+
+        record, path = run_understanding(benchmark, model, checkpoint=checkpoint, limit=limit, device=device,
+                                         batch_size=batch_size, run_dir=out)
+        _print_table(record, path)
+        return
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale)
     run_dir = out or default_run_dir(benchmark, plan.card.name)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,

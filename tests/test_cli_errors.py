@@ -99,3 +99,15 @@ def test_python_dash_m_mqeval_is_the_cli():
     result = subprocess.run([sys.executable, "-m", "mqeval", "ls", "models"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and "metaquery-tiny " in result.stdout
+
+
+def test_understanding_suite_runs_through_mqeval_run_and_says_what_it_needs():
+    """`mqeval run mme` goes to lmms-eval; without it installed the user is told how to add it."""
+    pytest.importorskip("torch")
+    try:
+        import lmms_eval  # noqa: F401
+    except ImportError:
+        assert_user_error(mqeval("run", "mme", "--model", "metaquery-tiny-qwen2-5-vl-sana"), "lmms-eval",
+                          "mqeval[understanding]")
+    else:
+        assert_user_error(mqeval("run", "mme", "--model", "metaquery-tiny-qwen2-5-vl-sana"), "tiny://")

@@ -48,7 +48,7 @@ class LmmsEvalBenchmark(Benchmark):
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         raise UserError(
             f"{self.name} scores the MLLM, not a folder of images: run "
-            f"`python -m mqeval.benchmarks.understanding --benchmark {self.name} --model <card>`"
+            f"`mqeval run {self.name} --model <card>`"
         )
 
     def metrics(self, results: dict[str, Any]) -> dict[str, float]:

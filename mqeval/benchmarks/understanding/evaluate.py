@@ -105,11 +105,27 @@ def evaluate_understanding(benchmark: Any, card: Any, checkpoint: Optional[Path]
     )
 
 
-def main(argv: Optional[list[str]] = None) -> Path:
+def run_understanding(benchmark_name: str, model: str, *, checkpoint: Optional[Path] = None,
+                      adapter: Optional[str] = None, limit: Optional[int] = None, device: str = "cuda",
+                      batch_size: int = 1, run_dir: Optional[Path] = None) -> tuple[Any, Path]:
+    """Score card `model` on an lmms-eval suite and store it as a normal run; return (RunRecord, results path)."""
     from mqeval.benchmarks.registry import load_benchmark
-    from mqeval.runner import default_run_dir, model_record, record_run, resolve_checkpoint
-    from mqeval.zoo import load_card
+    from mqeval.runner import default_run_dir, model_record, record_run, resolve_card, resolve_checkpoint
 
+    benchmark = load_benchmark(benchmark_name)
+    card = resolve_card(model)
+    if card.model.backbone.tuning != "frozen" or adapter == "mqeval":
+        checkpoint = resolve_checkpoint(card, checkpoint)
+    result = evaluate_understanding(benchmark, card, checkpoint, limit=limit, device=device,
+                                    batch_size=batch_size, adapter=adapter)
+    run_dir = run_dir or default_run_dir(benchmark.name, card.name)
+    record, path = record_run(run_dir, benchmark, [], 0, None, result, run_dir / "images",
+                         model=model_record(card, checkpoint), settings=None, batch_size=batch_size,
+                         device=device, num_processes=1, warnings=list(result.warnings))
+    return record, path
+
+
+def main(argv: Optional[list[str]] = None) -> Path:
     parser = argparse.ArgumentParser(prog="python -m mqeval.benchmarks.understanding",
                                      description="Score a model card on an lmms-eval understanding suite.")
     parser.add_argument("--benchmark", required=True, help="mme | mmbench | seed-bench | mmmu | mm-vet")
@@ -121,17 +137,8 @@ def main(argv: Optional[list[str]] = None) -> Path:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--run-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-
-    benchmark = load_benchmark(args.benchmark)
-    card = load_card(args.model)
-    checkpoint = None
-    if card.model.backbone.tuning != "frozen" or args.adapter == "mqeval":
-        checkpoint = resolve_checkpoint(card, args.checkpoint)
-    result = evaluate_understanding(benchmark, card, checkpoint, limit=args.limit, device=args.device,
-                                    batch_size=args.batch_size, adapter=args.adapter)
-    run_dir = args.run_dir or default_run_dir(benchmark.name, card.name)
-    _, path = record_run(run_dir, benchmark, [], 0, None, result, run_dir / "images",
-                         model=model_record(card, checkpoint), settings=None, batch_size=args.batch_size,
-                         device=args.device, num_processes=1, warnings=list(result.warnings))
-    print(f"{benchmark.name}: {result.metrics} -> {path}")
+    record, path = run_understanding(args.benchmark, args.model, checkpoint=args.checkpoint, adapter=args.adapter,
+                                     limit=args.limit, device=args.device, batch_size=args.batch_size,
+                                     run_dir=args.run_dir)
+    print(f"{args.benchmark}: {record.metrics} -> {path}")
     return path
