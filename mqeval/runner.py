@@ -152,9 +152,7 @@ def generate_images(
 def score_images(
     benchmark: Benchmark, samples: list[Sample], images_dir: Path, options: ScoreOptions
 ) -> ScoreResult:
-    missing = [
-        str(path) for s in samples for path in _image_paths(benchmark, images_dir, s, None) if not path.is_file()
-    ]
+    missing = [str(path) for s in samples for path in benchmark.scored_paths(images_dir, s) if not path.is_file()]
     if missing:
         raise DataIntegrityError(
             f"{len(missing)} image(s) of {benchmark.name} are missing under {images_dir}, e.g. {missing[0]}; "

@@ -224,3 +224,26 @@ def _has_modelscope() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("modelscope") is not None
+
+
+def test_a_folder_of_official_grids_alone_scores_like_its_tiles(tmp_path):
+    """`mqeval score dpg-bench` on grids made elsewhere: the runner's presence check asks the plug-in what it reads."""
+    from mqeval.runner import score_images
+
+    bench = bench_with(write_csv(tmp_path / "dpg_bench.csv"), "dpg-bench-corrected")
+    samples = [s for s in bench.samples() if s.sample_id in ("0", "1")]
+    tiles, grids = tmp_path / "tiles", tmp_path / "grids"
+    make_images(bench, samples, tiles)
+    bench.finalize(tiles, samples)
+    grids.mkdir()
+    for sample in samples:
+        shutil.copy(bench.grid_path(tiles, sample), bench.grid_path(grids, sample))
+    assert bench.scored_paths(grids, samples[0]) == [bench.grid_path(grids, samples[0])]
+    with FakeOpenAIServer(answer=fake_vqa) as server:
+        options = ScoreOptions(cache_dir=tmp_path / "c", backend="openai", judge_base_url=server.base_url,
+                               data_dir=str(tmp_path))
+        from_grids = score_images(bench, samples, grids, options)
+        from_tiles = score_images(bench, samples, tiles, options)
+    assert from_grids.metrics["dpg_score"] == from_tiles.metrics["dpg_score"]
+    with pytest.raises(DataIntegrityError, match="missing"):
+        score_images(bench, samples, tmp_path / "empty", options)

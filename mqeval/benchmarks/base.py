@@ -121,6 +121,10 @@ class Benchmark(ABC):
     def image_path(self, out_dir: Path, sample: Sample, image_index: int) -> Path:
         """Where image `image_index` of `sample` goes, in the official layout."""
 
+    def scored_paths(self, out_dir: Path, sample: Sample) -> list[Path]:
+        """The files `score` reads for `sample`; by default its generated images. `mqeval score` checks them."""
+        return [Path(self.image_path(out_dir, sample, j)) for j in range(sample.num_images)]
+
     def finalize(self, out_dir: Path, samples: list[Sample]) -> None:
         """Write what the official layout needs besides the images (metadata files, grids). Idempotent."""
 

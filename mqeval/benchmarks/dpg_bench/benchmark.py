@@ -65,6 +65,11 @@ class DPGBenchmark(Benchmark):
     def grid_path(self, out_dir: Path, sample: Sample) -> Path:
         return Path(out_dir) / f"{sample.sample_id}.png"
 
+    def scored_paths(self, out_dir: Path, sample: Sample) -> list[Path]:
+        """The official 2x2 grid; a folder of grids alone scores, and so do the tiles it is built from."""
+        grid = self.grid_path(out_dir, sample)
+        return [grid] if grid.is_file() else super().scored_paths(out_dir, sample)
+
     def finalize(self, out_dir: Path, samples: list[Sample]) -> None:
         from PIL import Image
 
