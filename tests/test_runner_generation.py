@@ -146,3 +146,16 @@ def test_lazy_pipeline_loads_the_model_only_when_an_image_is_missing(tmp_path):
     run(tmp_path, pipeline=LazyPipeline(load))
     run(tmp_path, pipeline=LazyPipeline(load))
     assert loads == [1]
+
+
+def test_image_format_follows_the_layout_extension(tmp_path):
+    """A layout that asks for .jpg gets real JPEGs, and they count as finished on a rerun (no regeneration)."""
+    from mqeval.generation.runner import save_image
+
+    jpg, png = tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.png"
+    for path in (jpg, png):
+        save_image(Image.new("RGB", (16, 16), (200, 30, 30)), path)
+    assert jpg.read_bytes()[:3] == b"\xff\xd8\xff" and png.read_bytes()[:4] == b"\x89PNG"
+    assert is_valid_image(jpg, (16, 16)) and is_valid_image(png, (16, 16))
+    png.rename(tmp_path / "b" / "y.jpg")  # PNG bytes behind a .jpg name are not what the layout asks for
+    assert not is_valid_image(tmp_path / "b" / "y.jpg", (16, 16))

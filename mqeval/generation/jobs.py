@@ -59,15 +59,23 @@ def plan_jobs(
     return jobs
 
 
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def image_format(path: Path) -> str:
+    """The file format a benchmark's layout asks for, from its extension (PNG unless it says .jpg)."""
+    return IMAGE_FORMATS.get(Path(path).suffix.lower(), "PNG")
+
+
 def is_valid_image(path: Path, size: tuple[int, int]) -> bool:
-    """A finished image: a PNG that decodes completely and has the expected (width, height)."""
+    """A finished image: of the format its extension names, decoding completely, of the expected (width, height)."""
     from PIL import Image
 
     if not path.is_file():
         return False
     try:
         with Image.open(path) as image:
-            if image.format != "PNG" or image.size != tuple(size):
+            if image.format != image_format(path) or image.size != tuple(size):
                 return False
             image.load()  # raises on a truncated or corrupt file
     except Exception:  # PIL raises many types (OSError, SyntaxError, ValueError) for broken files

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 from mqeval.benchmarks.base import Benchmark, Sample
 from mqeval.fileio import atomic_path
 from mqeval.generation.distributed import ProcessGroup
-from mqeval.generation.jobs import ImageJob, is_valid_image, make_batches, plan_jobs, shard
+from mqeval.generation.jobs import ImageJob, image_format, is_valid_image, make_batches, plan_jobs, shard
 from mqeval.generation.manifest import MANIFEST_NAME, check_manifest, write_manifest
 from mqeval.generation.settings import GenerationSettings
 
@@ -128,7 +128,7 @@ def _run(
                 if image.size != size:
                     raise RuntimeError(f"the pipeline returned a {image.size} image, expected {size}")
                 if job.path not in finished:  # images of the batch that were already valid stay untouched
-                    save_png(image, job.path)
+                    save_image(image, job.path)
                     written += 1
             bar.update(len(batch))
     return written
@@ -170,10 +170,11 @@ def remove_stale_temporaries(images_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def save_png(image, path: Path) -> None:
-    """Write to a temporary name beside `path`, then rename: a killed run never leaves a half-written PNG."""
+def save_image(image, path: Path) -> None:
+    """Write to a temporary name beside `path`, then rename: a killed run never leaves a half-written image.
+    The format follows the extension (JPEG at PIL's default quality for `.jpg`, as the reference samplers save)."""
     with atomic_path(path) as tmp:
-        image.convert("RGB").save(tmp, format="PNG")
+        image.convert("RGB").save(tmp, format=image_format(path))
 
 
 def _open_rgb(path: str):
