@@ -241,3 +241,14 @@ def test_a_twin_without_a_card_says_so(tmp_path):
     if "metaquery-smol" in ZOO.settings:
         assert small.frame.loc["learnable_queries_64", "shapes overall ↑ ours"].startswith("0.50")
         assert "queries" in small.frame.loc["learnable_queries_64", "setting"]
+
+
+def test_table7_small_scale_reads_the_knowledge_split(tmp_path):
+    metrics = {"knowledge_colors": 0.25, "control_colors": 0.75, "overall": 0.5}
+    write_run(tmp_path, "k-mq", "metaquery-smol", "shapes-knowledge", [0.5] * 4, metrics=metrics)
+    write_run(tmp_path, "k-ll", "metaquery-smol-last-layer", "shapes-knowledge", [0.5] * 4,
+              metrics={**metrics, "knowledge_colors": 0.125})
+    _, small = report(find_runs([tmp_path]), 7, lookup_for())
+    assert small.frame.loc["ours_l_metaquery", "knowledge colours ↑ ours"].startswith("0.25")
+    assert small.frame.loc["ours_l_last_layer_embedding", "knowledge colours ↑ ours"].startswith("0.12")
+    assert small.frame.loc["ours_l_metaquery", "shapes overall ↑ ours"] == NOT_RUN
