@@ -192,11 +192,15 @@ def add_paired_columns(result: ColumnResult, column: ColumnSpec, reference: str,
             try:
                 paired = paired_bootstrap(run.per_sample(), ref.per_sample(), aggregate,
                                           {column.metric: column.higher_is_better}, [column.metric],
-                                          cache.options.n_resamples, cache.options.level, cache.options.seed)[column.metric]
+                                          cache.options.n_resamples, cache.options.level, cache.options.seed)
             except PairingError as exc:
                 result.cells[name][label] = "unpaired"
                 result.notes.append(f"{column.title}, {label} vs {reference}: not paired ({exc}).")
                 continue
+            if column.metric not in paired:
+                result.cells[name][label] = "no CI"
+                continue
+            paired = paired[column.metric]
             d, k = paired.difference, column.scale
             result.cells[name][label] = (
                 f"{fmt(d.point * k, column.decimals, True)} [{fmt(d.low * k, column.decimals, True)}, "

@@ -148,7 +148,8 @@ def paired_bootstrap(
     by_id_b = {r["sample_id"]: r for r in b}
     rec_a, rec_b = [by_id_a[i] for i in ids], [by_id_b[i] for i in ids]
     point_a, point_b = dict(aggregate(rec_a)), dict(aggregate(rec_b))
-    metrics = list(metrics or [m for m in point_a if m in point_b])
+    # A metric the aggregate does not produce on the full records (e.g. a task with no samples) has no comparison.
+    metrics = [m for m in (metrics or point_a) if m in point_a and m in point_b]
     resamples = _resamples(resampling_units(rec_a), n_resamples, seed)
     diff = np.round(
         _metric_matrix(rec_a, resamples, aggregate, metrics) - _metric_matrix(rec_b, resamples, aggregate, metrics), _DECIMALS
