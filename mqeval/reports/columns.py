@@ -138,6 +138,7 @@ def measure_column(
                 "ci_high": interval.high * column.scale if interval else None,
                 "run_id": run.run_id,
                 "card": run.card,
+                "checkpoint": run.checkpoint,
                 "benchmark": key.benchmark,
                 "benchmark_version": key.version,
                 "prompt_set": key.prompt_set,
@@ -210,7 +211,7 @@ def add_paired_columns(result: ColumnResult, column: ColumnSpec, reference: str,
                 if record.get("row") == label and record.get("variant") == variant and record.get("status") == "measured":
                     record.update(paired_reference=reference, paired_difference=d.point * k, paired_low=d.low * k,
                                   paired_high=d.high * k, prob_better_than_reference=paired.prob_a_better)
-        note = (f"{head.split(' ')[0]} vs {reference}: row minus reference, paired bootstrap over the same samples "
+        note = (f"{column.title} vs {reference}: row minus reference, paired bootstrap over the same samples "
                 "(95% CI); P = probability the row beats the reference.")
         if note not in result.notes:
             result.notes.append(note)

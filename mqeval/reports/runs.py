@@ -74,6 +74,15 @@ class Run:
         return str(self.benchmark.get("name", "?"))
 
     @property
+    def checkpoint(self) -> str:
+        """The weights the run used (folder, and sha256 of model.safetensors when recorded)."""
+        model = self.results.get("model") or {}
+        if model.get("random_init") and not model.get("checkpoint"):
+            return "random init"
+        sha = model.get("checkpoint_sha256")
+        return f"{model.get('checkpoint') or '?'}" + (f" ({sha[:12]})" if sha else "")
+
+    @property
     def variant_of(self) -> Optional[str]:
         return self.benchmark.get("variant_of")
 
