@@ -79,7 +79,7 @@ def stage_inputs(stage: str, examples) -> tuple[list[str], Optional[list[list]]]
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, model=None, card=None):
+    def __init__(self, config: TrainConfig, model=None, card=None, resuming: bool = False):
         import torch
         from accelerate import Accelerator
 
@@ -110,7 +110,9 @@ class Trainer:
 
             use_frozen_prefix(self.model.backbone, config.condition_cache_size)
         self.dataset = build_dataset(config.data)
-        if config.connector_init == "standardize":  # a resumed run overwrites this with its checkpoint
+        from mqeval.train.checkpoint import latest_checkpoint
+
+        if config.connector_init == "standardize" and not (resuming and latest_checkpoint(self.output_dir)):
             from mqeval.train.connector_init import standardize_connector_input
 
             group = max(1, config.data.images_per_caption)
@@ -330,7 +332,7 @@ def _card(name_or_path: str):
 
 def train(config: TrainConfig, resume: bool = True, max_steps: Optional[int] = None, progress: bool = True,
           model=None) -> TrainResult:
-    trainer = Trainer(config, model=model)
+    trainer = Trainer(config, model=model, resuming=resume)
     if resume:
         trainer.resume()
     return trainer.fit(max_steps, progress)

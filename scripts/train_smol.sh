@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Reproduce metaquery-smol and its last-layer twin on CPU, then score both on shapes and shapes-knowledge.
+# Usage: bash scripts/train_smol.sh [THREADS_PER_RUN]   (the two trainings run side by side)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads="${1:-1}"
+export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
+python -c "from mqeval.train.smollm2 import materialize_smollm2; print(materialize_smollm2())"
+mkdir -p runs/train
+for name in metaquery-smol metaquery-smol-last-layer; do
+  nice -n 5 python -m mqeval.cli train "model_zoo/$name.train.yaml" --export "model_zoo/weights/$name" \
+    > "runs/train/$name.log" 2>&1 &
+done
+wait
+for name in metaquery-smol metaquery-smol-last-layer; do
+  for bench in shapes shapes-knowledge; do
+    python -m mqeval.cli run "$bench" --model "$name" --out "runs/$bench/$name" --no-progress
+  done
+done
