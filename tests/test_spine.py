@@ -120,3 +120,15 @@ def test_card_inheritance_and_missing_checkpoint(tmp_path: Path):
     _write(tmp_path / "loop.yaml", "base: loop\n")
     with pytest.raises(ConfigError, match="loops"):
         load_card("loop", tmp_path)
+
+
+def test_atomic_writes_follow_the_umask(tmp_path: Path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        with atomic_open(tmp_path / "r.json") as handle:
+            handle.write("{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
