@@ -69,3 +69,11 @@ def test_checkpoint_must_match_the_card(tmp_path):
         load_model(card)
     with pytest.raises(UserError, match="does not fit"):  # weights from another shape under a forged config
         MetaQuery.from_pretrained(tmp_path, config=tiny_config(architecture="proj-enc"))
+
+
+def test_model_sources_are_a_registry_with_suggestions():
+    """`scheme://name` ids go to LOCAL_SOURCES; an unknown scheme is a user error with close matches."""
+    with pytest.raises(UnknownNameError, match="Did you mean: smollm2"):
+        resolve_model_path("smolm2://135m-instruct")
+    with pytest.raises(UserError, match="ships only smollm2://135m-instruct"):
+        resolve_model_path("smollm2://1.7b")

