@@ -159,3 +159,18 @@ def test_image_format_follows_the_layout_extension(tmp_path):
     assert is_valid_image(jpg, (16, 16)) and is_valid_image(png, (16, 16))
     png.rename(tmp_path / "b" / "y.jpg")  # PNG bytes behind a .jpg name are not what the layout asks for
     assert not is_valid_image(tmp_path / "b" / "y.jpg", (16, 16))
+
+
+def test_scoring_needs_every_image_of_the_protocol(tmp_path):
+    """Samples that leave num_images at 1 still need images_per_prompt images before scoring starts."""
+    from mqeval.benchmarks.base import ScoreOptions
+    from mqeval.errors import DataIntegrityError
+    from mqeval.runner import score_images
+
+    run(tmp_path, batch_size=2)
+    bench = FakeBenchmark()
+    samples = bench.samples()
+    assert all(s.num_images == 1 for s in samples) and bench.generation.images_per_prompt == 2
+    bench.image_path(tmp_path / "images", samples[0], 1).unlink()
+    with pytest.raises(DataIntegrityError, match="1 image"):
+        score_images(bench, samples, tmp_path / "images", ScoreOptions())

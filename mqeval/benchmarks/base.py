@@ -122,8 +122,9 @@ class Benchmark(ABC):
         """Where image `image_index` of `sample` goes, in the official layout."""
 
     def scored_paths(self, out_dir: Path, sample: Sample) -> list[Path]:
-        """The files `score` reads for `sample`; by default its generated images. `mqeval score` checks them."""
-        return [Path(self.image_path(out_dir, sample, j)) for j in range(sample.num_images)]
+        """The files `score` reads for `sample`; by default its generated images. `mqeval score` checks them.
+        The count is the protocol's images_per_prompt (a sample's `num_images` of 1 only means "not restated")."""
+        return [Path(self.image_path(out_dir, sample, j)) for j in range(self.generation.images_per_prompt)]
 
     def finalize(self, out_dir: Path, samples: list[Sample]) -> None:
         """Write what the official layout needs besides the images (metadata files, grids). Idempotent."""
