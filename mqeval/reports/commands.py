@@ -8,6 +8,11 @@ import typer
 
 FORMAT_HELP = "terminal | markdown | latex | csv (tidy, one line per cell) | html"
 DEFAULT_RUNS = Path("runs")
+# Options shared word for word by the commands below (those whose help differs stay inline).
+FORMAT = typer.Option("terminal", "--format", "-f", help=FORMAT_HELP)
+SEED = typer.Option(0, help="Seed of the bootstrap.")
+NO_CI = typer.Option(False, "--no-ci", help="Skip confidence intervals.")
+RESAMPLES = typer.Option(1000, help="Bootstrap resamples per run.")
 
 
 def _stats(resamples: int, seed: int, no_ci: bool):
@@ -32,11 +37,11 @@ def _output(reports, fmt: str, out: Optional[Path], figures: bool, notes=()) -> 
 def report_paper(
     table: Optional[List[int]] = typer.Option(None, "--table", "-t", help="Paper table number 1-7 (repeatable; default all)."),
     runs: Optional[List[Path]] = typer.Option(None, "--runs", help=f"Runs folder(s) to read (default ./{DEFAULT_RUNS})."),
-    fmt: str = typer.Option("terminal", "--format", "-f", help=FORMAT_HELP),
+    fmt: str = FORMAT,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here; pictures go next to it."),
-    resamples: int = typer.Option(1000, help="Bootstrap resamples per run."),
-    seed: int = typer.Option(0, help="Seed of the bootstrap."),
-    no_ci: bool = typer.Option(False, "--no-ci", help="Skip confidence intervals."),
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    no_ci: bool = NO_CI,
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Bar charts and image grids next to --out."),
 ) -> None:
     """The paper's Tables 1-7: published vs measured numbers (95% CI) and their difference."""
@@ -48,11 +53,11 @@ def report_paper(
 
 def report_runs(
     dirs: List[Path] = typer.Argument(..., help="Run folders, or folders holding runs."),
-    fmt: str = typer.Option("terminal", "--format", "-f", help=FORMAT_HELP),
+    fmt: str = FORMAT,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here; image grids go next to it."),
-    resamples: int = typer.Option(1000, help="Bootstrap resamples per run."),
-    seed: int = typer.Option(0, help="Seed of the bootstrap."),
-    no_ci: bool = typer.Option(False, "--no-ci", help="Skip confidence intervals."),
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    no_ci: bool = NO_CI,
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Image grids next to --out."),
 ) -> None:
     """Any set of runs as tables with 95% bootstrap CIs; runs of different benchmark/scorer versions never share one."""
@@ -64,10 +69,10 @@ def report_runs(
 def compare(
     run_a: Path = typer.Argument(..., help="Run folder A."),
     run_b: Path = typer.Argument(..., help="Run folder B (same benchmark, prompts and seeds)."),
-    fmt: str = typer.Option("terminal", "--format", "-f", help=FORMAT_HELP),
+    fmt: str = FORMAT,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here; an image grid goes next to it."),
     resamples: int = typer.Option(1000, help="Paired bootstrap resamples."),
-    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    seed: int = SEED,
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Image grid of A and B next to --out."),
 ) -> None:
     """Paired comparison of two runs on the same prompts and seeds: A - B with its 95% CI and P(A better)."""
