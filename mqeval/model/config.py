@@ -52,7 +52,11 @@ class ConnectorConfig:
 
 @dataclass(frozen=True)
 class PixelDecoderConfig:
-    """A small pixel-space DiT with a rectified-flow objective, for offline experiments (no VAE)."""
+    """A small pixel-space denoiser with a rectified-flow objective, for offline experiments (no VAE).
+
+    architecture "dit": patch_size, width (token width), depth (blocks). "unet": width is the first level's
+    channels, channel_mult the per-level multipliers, depth the residual blocks per level; patch_size is unused.
+    """
 
     image_size: int = 32
     patch_size: int = 4
@@ -60,6 +64,8 @@ class PixelDecoderConfig:
     depth: int = 6
     num_heads: int = 6
     caption_dim: int = 192
+    architecture: Literal["dit", "unet"] = "dit"
+    channel_mult: tuple[int, ...] = (1, 2, 2)
 
 
 @dataclass(frozen=True)

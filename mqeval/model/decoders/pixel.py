@@ -1,4 +1,4 @@
-"""Pixel-space decoder: the small DiT of pixel_dit.py trained with rectified flow, no autoencoder, no model id."""
+"""Pixel-space decoder: a small DiT (pixel_dit.py) or UNet (pixel_unet.py) trained with rectified flow, no autoencoder."""
 from __future__ import annotations
 
 import torch
@@ -8,6 +8,7 @@ from mqeval.errors import ConfigError
 from mqeval.model.config import DecoderConfig, PixelDecoderConfig
 from mqeval.model.decoders.base import FlowDecoder, check_prediction_type
 from mqeval.model.decoders.pixel_dit import PixelDiT
+from mqeval.model.decoders.pixel_unet import PixelUNet
 
 
 class PixelDecoder(FlowDecoder):
@@ -19,7 +20,8 @@ class PixelDecoder(FlowDecoder):
         self.pixel_config = config.pixel or PixelDecoderConfig()
         if self.pixel_config.width % self.pixel_config.num_heads:
             raise ConfigError("decoder.pixel: width must be a multiple of num_heads")
-        self.dit = PixelDiT(self.pixel_config).to(self.weights_dtype(dtype))
+        network = PixelUNet if self.pixel_config.architecture == "unet" else PixelDiT
+        self.dit = network(self.pixel_config).to(self.weights_dtype(dtype))
         self.freeze_unless_trained()
 
     @property
@@ -35,8 +37,12 @@ class PixelDecoder(FlowDecoder):
         return self.dit
 
     def latent_shape(self, resolution: int) -> tuple[int, int, int]:
-        if resolution % self.pixel_config.patch_size:
-            raise ConfigError(f"resolution {resolution} is not a multiple of patch size {self.pixel_config.patch_size}")
+        multiple = self.pixel_config.patch_size
+        if self.pixel_config.architecture == "unet":
+            multiple = 2 ** (len(self.pixel_config.channel_mult) - 1)
+        if resolution % multiple:
+            raise ConfigError(f"resolution {resolution} is not a multiple of {multiple} (the {self.pixel_config.architecture}'s "
+                              "patch size or downsampling factor)")
         return (3, resolution, resolution)
 
     def encode(self, images, generator=None):
