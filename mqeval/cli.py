@@ -133,6 +133,16 @@ def _print_table(record, results_path: Path) -> None:
     typer.echo(f"results: {results_path}", err=True)
 
 
+def _write_sample_grid(run_dir: Path) -> None:
+    """grid.png in the run folder: prompts spread over the benchmark's tasks, with their images and verdicts."""
+    from mqeval.reports.figures import sample_grid
+    from mqeval.reports.runs import read_run
+
+    grid = sample_grid(read_run(run_dir), Path(run_dir) / "grid.png")
+    if grid is not None:
+        typer.echo(f"image grid: {grid}", err=True)
+
+
 # ---------------------------------------------------------------- commands
 @app.command("ls")
 def ls(what: str = typer.Argument(..., help="models or benchmarks")) -> None:
@@ -223,6 +233,7 @@ def run(
         warnings=plan.warnings(),
     )
     _print_table(record, path)
+    _write_sample_grid(run_dir)
 
 
 @app.command("generate")

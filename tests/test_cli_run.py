@@ -41,6 +41,9 @@ def test_run_generates_scores_records_and_prints_a_table(tmp_path):
     assert run.record.generation["num_inference_steps"] == 4 and run.record.generation["resolution"] == 32
     printed = float(next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("overall")))
     assert printed == pytest.approx(run.record.metrics["overall"], abs=1e-4)
+    assert f"image grid: {tmp_path / 'grid.png'}" in result.stderr
+    with Image.open(tmp_path / "grid.png") as grid:  # 3 prompts x 4 images, each 96 px + 4 px gaps
+        assert grid.size == (300 + 100 * 4, 4 + 100 * 3)
 
     rescored = mqeval("score", "shapes", "--images", tmp_path, "--limit", "3")
     assert rescored.returncode == 0, rescored.stderr

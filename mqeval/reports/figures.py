@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -89,6 +90,69 @@ def image_grid(runs: Sequence[Run], out_path: Path, max_prompts: int = 4, cell: 
         prompt = str(next(s for s in runs[0].samples if s["sample_id"] == sid).get("prompt", sid))
         lines = [prompt[k : k + 34] for k in range(0, min(len(prompt), 34 * 6), 34)]
         draw.multiline_text((4, head_h + i * cell + 4), "\n".join(lines), fill="black")
+    if not found:
+        return None
+    with atomic_path(out_path) as tmp:
+        grid.save(tmp, format="PNG")
+    return out_path
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:  # Pillow >= 10.1 scales its built-in font (needs FreeType); older ones have one bitmap size
+        return ImageFont.load_default(size=size)
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def _spread_over_tags(samples: Sequence[dict], count: int) -> list[dict]:
+    """Up to `count` samples, taking the first unused one of each tag in turn (so every task shows)."""
+    by_tag: dict[str, list[dict]] = {}
+    for sample in samples:
+        by_tag.setdefault(str(sample.get("tag", "")), []).append(sample)
+    chosen: list[dict] = []
+    while len(chosen) < count and any(by_tag.values()):
+        for queue in by_tag.values():
+            if queue and len(chosen) < count:
+                chosen.append(queue.pop(0))
+    return chosen
+
+
+def sample_grid(run: Run, out_path: Path, max_prompts: int = 12, cell: int = 96) -> Optional[Path]:
+    """One run's prompts (spread over its tasks) by rows, all images of each prompt by columns.
+
+    A green or red frame marks each image the benchmark judged correct or wrong, when the samples record says."""
+    from PIL import Image, ImageDraw
+
+    chosen = _spread_over_tags(run.samples, max_prompts)
+    if not chosen:
+        return None
+    columns = max(len(s.get("images") or []) for s in chosen)
+    label_w, pad = 300, 4
+    font = _font(13)
+    grid = Image.new("RGB", (label_w + (cell + pad) * columns, (cell + pad) * len(chosen) + pad), "white")
+    draw = ImageDraw.Draw(grid)
+    found = 0
+    for i, sample in enumerate(chosen):
+        top = pad + i * (cell + pad)
+        prompt = str(sample.get("prompt", sample.get("sample_id", "")))
+        lines = textwrap.wrap(prompt, 36) or [""]
+        label = "\n".join(lines[:4] + [f"[{sample.get('tag', '')}]"])
+        draw.multiline_text((pad, top + 2), label, fill="black", font=font)
+        verdicts = sample.get("correct") or []
+        for j, rel in enumerate(sample.get("images") or []):
+            left = label_w + j * (cell + pad)
+            path = run.path / rel
+            if not path.is_file():
+                draw.text((left + 4, top + cell // 2), "missing", fill="red", font=font)
+                continue
+            with Image.open(path) as img:
+                grid.paste(img.convert("RGB").resize((cell, cell), Image.NEAREST), (left, top))
+            found += 1
+            if j < len(verdicts):
+                colour = (30, 160, 60) if verdicts[j] else (200, 40, 40)
+                draw.rectangle((left - 2, top - 2, left + cell + 1, top + cell + 1), outline=colour, width=2)
     if not found:
         return None
     with atomic_path(out_path) as tmp:
