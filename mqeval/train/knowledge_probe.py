@@ -32,7 +32,7 @@ def probe(objects: dict[str, str], model_dir: Optional[Path] = None) -> list[dic
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if model_dir is None:
-        from mqeval.train.smollm2 import materialize_smollm2
+        from mqeval.model.smollm2 import materialize_smollm2
 
         model_dir = materialize_smollm2()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

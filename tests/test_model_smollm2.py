@@ -5,7 +5,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from mqeval.train import smollm2
+from mqeval.model import smollm2
 
 
 def test_gguf_path_found_without_importing_llm():

@@ -56,7 +56,7 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "SOURCE.txt").write_text(
-            f"Dequantized from {gguf_file.name} (sha256 {sha256_file(gguf_file)}) by mqeval.train.smollm2.\n"
+            f"Dequantized from {gguf_file.name} (sha256 {sha256_file(gguf_file)}) by mqeval.model.smollm2.\n"
             f"Original model: https://huggingface.co/{HUB_ID} (Apache-2.0).\n"
         )
         try:
