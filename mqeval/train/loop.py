@@ -7,6 +7,7 @@ Resuming from step s therefore replays exactly what an uninterrupted run does fr
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,7 +259,11 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.output_dir / "train_config.json", to_dict(cfg))
         acc.init_trackers("train", config={"model": cfg.model, "stage": cfg.stage, "lr": cfg.optim.lr})
-        bar = tqdm(total=stop, initial=self.step, disable=not (progress and acc.is_main_process), desc="train")
+        report = progress and acc.is_main_process
+        # A bar on a terminal; in a log file (stderr not a terminal) one plain line every log_every steps instead
+        # of thousands of carriage-return updates.
+        plain = report and not sys.stderr.isatty()
+        bar = tqdm(total=stop, initial=self.step, disable=not report or plain, desc="train")
         last_good = self.step
         images_per_step = cfg.batch_size * cfg.grad_accum * acc.num_processes
         while self.step < stop:
@@ -282,6 +287,9 @@ class Trainer:
             if self.step % cfg.log_every == 0 or self.step == stop:
                 acc.log({"loss": loss, "grad_norm": gnorm, "lr": self.scheduler.get_last_lr()[0],
                          "images_per_s": images_per_step / elapsed, "skipped": float(spike)}, step=self.step)
+                if plain:
+                    print(f"train step {self.step}/{stop}: loss {loss:.4f}, grad norm {gnorm:.3f}, "
+                          f"{images_per_step / elapsed:.1f} img/s", file=sys.stderr, flush=True)
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == stop):
                 metrics = self.caption_sensitivity()
                 result.eval[self.step] = metrics
