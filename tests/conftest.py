@@ -28,3 +28,19 @@ def fresh_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "mqeval-cache"
     monkeypatch.setenv("MQEVAL_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture
+def small_inception(monkeypatch) -> None:
+    """FID tests: Inception runs at 75 px inside (helpers_fid.shrink_inception)."""
+    from helpers_fid import shrink_inception
+
+    shrink_inception(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def inception_weights(tmp_path_factory) -> Path:
+    """FID tests: random FID-Inception weights saved once per test module (no download)."""
+    from helpers_fid import save_random_inception
+
+    return save_random_inception(tmp_path_factory.mktemp("inception") / "inception.pth")

@@ -12,23 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers_fid import random_image, save_random_inception, shrink_inception, torch_fidelity_fid
+from helpers_fid import random_image, torch_fidelity_fid
 from mqeval.benchmarks.base import ScoreOptions
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.scorers.fid import ReferenceKey
 
 
-@pytest.fixture
-def small_inception(monkeypatch):
-    shrink_inception(monkeypatch)
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return save_random_inception(tmp_path_factory.mktemp("inception") / "inception.pth")
-
-
-def test_coco_fid_from_a_local_folder(tmp_path, weights, small_inception):
+def test_coco_fid_from_a_local_folder(tmp_path, inception_weights, small_inception):
     rng = np.random.default_rng(4)
     data = tmp_path / "coco"
     data.mkdir()
@@ -47,13 +39,14 @@ def test_coco_fid_from_a_local_folder(tmp_path, weights, small_inception):
     gen = [random_image(rng) for _ in samples]
     for s, image in zip(samples, gen):
         image.save(bench.image_path(out, s, 0))
-    result = bench.score(out, samples, ScoreOptions(weights_path=str(weights), data_dir=str(data),
+    result = bench.score(out, samples, ScoreOptions(weights_path=str(inception_weights), data_dir=str(data),
                                                     cache_dir=tmp_path / "cache"))
     real = [Image.open(data / f"COCO_val2014_{i:012d}.jpg").convert("RGB") for i in range(6)]
     assert set(result.metrics) == {"fid"}
-    assert result.metrics["fid"] == pytest.approx(torch_fidelity_fid(gen, real, weights, tmp_path / "tf"), rel=1e-5)
+    expected = torch_fidelity_fid(gen, real, inception_weights, tmp_path / "tf")
+    assert result.metrics["fid"] == pytest.approx(expected, rel=1e-5)
 
-    again = bench.score(out, samples, ScoreOptions(weights_path=str(weights), data_dir=str(data),
+    again = bench.score(out, samples, ScoreOptions(weights_path=str(inception_weights), data_dir=str(data),
                                                    cache_dir=tmp_path / "cache"))
     assert "computed" in result.scorer.notes[2] and "from cache" in again.scorer.notes[2]
     assert again.metrics == result.metrics and len(list((tmp_path / "cache" / "fid").glob("*.npz"))) == 1

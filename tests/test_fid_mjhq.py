@@ -12,20 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers_fid import random_image, save_random_inception, shrink_inception, torch_fidelity_fid
+from helpers_fid import random_image, torch_fidelity_fid
 from mqeval.benchmarks.base import ScoreOptions
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.errors import DataIntegrityError
 
 
-@pytest.fixture
-def small_inception(monkeypatch):
-    shrink_inception(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return save_random_inception(tmp_path_factory.mktemp("inception") / "inception.pth")
 
 CATEGORIES = ("animals", "logo")
 
@@ -48,7 +40,7 @@ def mjhq_benchmark(n):
     return type(bench)(dataclasses.replace(bench.spec, options={**bench.spec.options, "num_prompts": n}))
 
 
-def test_mjhq_fid_equals_torch_fidelity(tmp_path, weights, small_inception, fresh_cache):
+def test_mjhq_fid_equals_torch_fidelity(tmp_path, inception_weights, small_inception, fresh_cache):
     rng = np.random.default_rng(2)
     data = tmp_path / "mjhq"
     meta = make_mjhq(data, rng, per_category=6)
@@ -63,22 +55,23 @@ def test_mjhq_fid_equals_torch_fidelity(tmp_path, weights, small_inception, fres
         generated.append(image)
         image.save(bench.image_path(out, s, 0))
     assert bench.image_path(out, samples[3], 0) == out / "00003.png"
-    options = ScoreOptions(weights_path=str(weights), data_dir=str(data), cache_dir=tmp_path / "cache", batch_size=8)
+    options = ScoreOptions(weights_path=str(inception_weights), data_dir=str(data), cache_dir=tmp_path / "cache",
+                           batch_size=8)
     result = bench.score(out, samples, options)
     assert set(result.metrics) == {"fid", "fid_animals", "fid_logo"} and not any(result.higher_is_better.values())
     assert result.metrics["fid"] > 0 and "computed" in result.scorer.notes[2]
 
     real = {key: Image.open(data / v["category"] / f"{key}.jpg").convert("RGB") for key, v in meta.items()}
-    expected = torch_fidelity_fid(generated, list(real.values()), weights, tmp_path / "tf-all")
+    expected = torch_fidelity_fid(generated, list(real.values()), inception_weights, tmp_path / "tf-all")
     assert result.metrics["fid"] == pytest.approx(expected, rel=1e-5)
     logo = [k for k, v in meta.items() if v["category"] == "logo"]
-    expected_logo = torch_fidelity_fid(generated[6:], [real[k] for k in logo], weights, tmp_path / "tf-logo")
+    expected_logo = torch_fidelity_fid(generated[6:], [real[k] for k in logo], inception_weights, tmp_path / "tf-logo")
     assert result.metrics["fid_logo"] == pytest.approx(expected_logo, rel=1e-5)
 
     assert bench.aggregatable is False
 
 
-def test_missing_images_and_counts_are_reported(tmp_path, weights, small_inception, fresh_cache):
+def test_missing_images_and_counts_are_reported(tmp_path, inception_weights, small_inception, fresh_cache):
     rng = np.random.default_rng(3)
     data = tmp_path / "mjhq"
     make_mjhq(data, rng, per_category=3)
@@ -88,7 +81,7 @@ def test_missing_images_and_counts_are_reported(tmp_path, weights, small_incepti
     out.mkdir()
     for s in samples[:4]:
         random_image(rng).save(bench.image_path(out, s, 0))
-    result = bench.score(out, samples, ScoreOptions(weights_path=str(weights), data_dir=str(data),
+    result = bench.score(out, samples, ScoreOptions(weights_path=str(inception_weights), data_dir=str(data),
                                                     cache_dir=tmp_path / "cache"))
     assert result.warnings[0] == "2 of 6 generated images are missing; FID uses the rest"
     assert "biased upward" in result.warnings[1]

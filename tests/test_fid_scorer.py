@@ -11,13 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers_fid import random_image, save_random_inception, torch_fidelity_fid
+from helpers_fid import random_image, torch_fidelity_fid
 from mqeval.scorers import fid as F
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return save_random_inception(tmp_path_factory.mktemp("inception") / "inception.pth")
 
 
 def test_preprocessing_is_bicubic_short_side_256_then_centre_crop():
@@ -50,10 +45,10 @@ def test_statistics_and_distance_match_torch_fidelity():
 
 
 @pytest.mark.slow
-def test_full_size_inception_matches_torch_fidelity(tmp_path, weights):
+def test_full_size_inception_matches_torch_fidelity(tmp_path, inception_weights):
     rng = np.random.default_rng(5)
     gen, ref = [random_image(rng) for _ in range(6)], [random_image(rng) for _ in range(6)]
-    feats = F.InceptionFeatures(str(weights))
+    feats = F.InceptionFeatures(str(inception_weights))
     stats = [feats.stats_by_group([("", im) for im in images])[""] for images in (gen, ref)]
     ours = F.frechet_distance(*stats[1].mean_cov(), *stats[0].mean_cov())
-    assert ours == pytest.approx(torch_fidelity_fid(gen, ref, weights, tmp_path), rel=1e-5)
+    assert ours == pytest.approx(torch_fidelity_fid(gen, ref, inception_weights, tmp_path), rel=1e-5)
