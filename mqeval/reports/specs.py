@@ -88,7 +88,7 @@ SHAPES_KNOWLEDGE_COLUMNS = (
 )
 
 SMALL_SCALE_NOTE = (
-    "Small-scale twin: metaquery-smol models (frozen SmolLM2-135M, 32 px pixel DiT trained from scratch) trained on "
+    "Small-scale twin: metaquery-smol models (frozen SmolLM2-135M, 32 px pixel decoder trained from scratch) trained on "
     "the synthetic `shapes` world and scored on it. NOT the paper's setting: compare rows with each other, never with "
     "the published numbers. A row's twin is the card named here or a card tagged small-scale-of:<table>/<row>."
 )
@@ -135,7 +135,7 @@ TABLES: tuple[TableSpec, ...] = (
         small_scale_columns=SHAPES_COLUMNS,
         small_scale_reference="frozen_mllm_train_dit",
         small_scale_notes=(
-            "The rows with a frozen DiT have no small-scale twin: the small pixel DiT starts from random weights, so it "
+            "The rows with a frozen DiT have no small-scale twin: the small pixel decoder starts from random weights, so it "
             "is always trained (metaquery-smol is 'frozen MLLM + train DiT').",
         ),
     ),

@@ -1,4 +1,4 @@
-"""The decoder contract shared by Sana, SD1.5 and the pixel DiT, plus the rectified-flow objective.
+"""The decoder contract shared by Sana, SD1.5 and the pixel decoders, plus the rectified-flow objective.
 
 A decoder owns its denoiser, its (frozen) autoencoder if any, its training objective and the samplers that fit it.
 Timesteps passed to `denoise` are in the scheduler's units (0..1000; for flow models 1000 x sigma).
