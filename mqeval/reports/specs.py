@@ -135,8 +135,8 @@ TABLES: tuple[TableSpec, ...] = (
         small_scale_columns=SHAPES_COLUMNS,
         small_scale_reference="frozen_mllm_train_dit",
         small_scale_notes=(
-            "The rows with a frozen DiT have no small-scale twin: the small pixel decoder starts from random weights, so it "
-            "is always trained (metaquery-smol is 'frozen MLLM + train DiT').",
+            "The rows with a frozen DiT have no small-scale twin: the small pixel decoder starts from random weights, "
+            "so it is always trained (metaquery-smol is 'frozen MLLM + train DiT').",
         ),
     ),
     TableSpec(
