@@ -1,4 +1,4 @@
-"""Pixel-space decoder: a small DiT (pixel_dit.py) or UNet (pixel_unet.py) trained with rectified flow, no autoencoder."""
+"""Pixel-space decoder: a small DiT (pixel_dit.py) or UNet (pixel_unet.py), rectified flow, no autoencoder."""
 from __future__ import annotations
 
 import torch
@@ -41,8 +41,8 @@ class PixelDecoder(FlowDecoder):
         if self.pixel_config.architecture == "unet":
             multiple = 2 ** (len(self.pixel_config.channel_mult) - 1)
         if resolution % multiple:
-            raise ConfigError(f"resolution {resolution} is not a multiple of {multiple} (the {self.pixel_config.architecture}'s "
-                              "patch size or downsampling factor)")
+            raise ConfigError(f"resolution {resolution} is not a multiple of {multiple} "
+                              f"(the {self.pixel_config.architecture}'s patch size or downsampling factor)")
         return (3, resolution, resolution)
 
     def encode(self, images, generator=None):
