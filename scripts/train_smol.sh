@@ -8,8 +8,10 @@ export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 python -c "from mqeval.model.smollm2 import materialize_smollm2; print(materialize_smollm2())"
 mkdir -p runs/train
 for name in metaquery-smol metaquery-smol-last-layer; do
-  nice -n 5 python -m mqeval.cli train "model_zoo/$name.train.yaml" --export "model_zoo/weights/$name" \
-    > "runs/train/$name.log" 2>&1 &
+  # stage 1 (queries frozen and memoised), then stage 2 from its last checkpoint (queries trained)
+  ( nice -n 5 python -m mqeval.cli train "model_zoo/$name.train.yaml" > "runs/train/$name.log" 2>&1 &&
+    nice -n 5 python -m mqeval.cli train "model_zoo/$name.stage2.train.yaml" --export "model_zoo/weights/$name" \
+      > "runs/train/$name-stage2.log" 2>&1 ) &
 done
 wait
 for name in metaquery-smol metaquery-smol-last-layer; do
