@@ -7,13 +7,17 @@ threads="${1:-1}"
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 python -c "from mqeval.model.smollm2 import materialize_smollm2; print(materialize_smollm2())"
 mkdir -p runs/train
+pids=()
 for name in metaquery-smol metaquery-smol-last-layer; do
   # stage 1 (queries frozen and memoised), then stage 2 from its last checkpoint (queries trained)
   ( nice -n 5 python -m mqeval.cli train "model_zoo/$name.train.yaml" > "runs/train/$name.log" 2>&1 &&
     nice -n 5 python -m mqeval.cli train "model_zoo/$name.stage2.train.yaml" --export "model_zoo/weights/$name" \
       > "runs/train/$name-stage2.log" 2>&1 ) &
+  pids+=("$!")
 done
-wait
+for pid in "${pids[@]}"; do
+  wait "$pid" || { echo "a training failed: see runs/train/*.log" >&2; exit 1; }
+done
 for name in metaquery-smol metaquery-smol-last-layer; do
   for bench in shapes shapes-knowledge; do
     python -m mqeval.cli run "$bench" --model "$name" --out "runs/$bench/$name" --no-progress
