@@ -37,9 +37,7 @@ class PixelDecoder(FlowDecoder):
         return self.dit
 
     def latent_shape(self, resolution: int) -> tuple[int, int, int]:
-        multiple = self.pixel_config.patch_size
-        if self.pixel_config.architecture == "unet":
-            multiple = 2 ** (len(self.pixel_config.channel_mult) - 1)
+        multiple = self.dit.size_multiple
         if resolution % multiple:
             raise ConfigError(f"resolution {resolution} is not a multiple of {multiple} "
                               f"(the {self.pixel_config.architecture}'s patch size or downsampling factor)")

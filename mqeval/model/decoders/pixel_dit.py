@@ -51,6 +51,24 @@ class Attention(nn.Module):
         return self.out(out.transpose(1, 2).reshape(b, n, w))
 
 
+class CaptionConditioned(nn.Module):
+    """What the pixel DiT and UNet share: caption tokens normalised and projected to the network's context width,
+    and a global embedding (timestep + masked-mean caption) that modulates every block."""
+
+    def _build_conditioning(self, caption_dim: int, context_width: int, embed_dim: int) -> None:
+        self.time_mlp = nn.Sequential(nn.Linear(256, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
+        self.caption_norm = RMSNorm(caption_dim)
+        self.caption_proj = nn.Linear(caption_dim, context_width)
+        self.pooled_proj = nn.Linear(context_width, embed_dim)
+
+    def _conditioning(self, t: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor):
+        """-> (context tokens [B,L,context_width], global embedding [B,embed_dim])."""
+        ctx = self.caption_proj(self.caption_norm(context))
+        m = context_mask.to(ctx.dtype)[..., None]
+        pooled = (ctx * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return ctx, self.time_mlp(timestep_embedding(t, 256).to(ctx.dtype)) + self.pooled_proj(pooled)
+
+
 class DiTBlock(nn.Module):
     def __init__(self, width: int, num_heads: int):
         super().__init__()
@@ -69,20 +87,22 @@ class DiTBlock(nn.Module):
         return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
 
 
-class PixelDiT(nn.Module):
+class PixelDiT(CaptionConditioned):
     def __init__(self, config: PixelDecoderConfig):
         super().__init__()
         self.config = config
         w, p = config.width, config.patch_size
         self.patch_embed = nn.Conv2d(3, w, kernel_size=p, stride=p)
-        self.time_mlp = nn.Sequential(nn.Linear(256, w), nn.SiLU(), nn.Linear(w, w))
-        self.caption_norm = RMSNorm(config.caption_dim)
-        self.caption_proj = nn.Linear(config.caption_dim, w)
-        self.pooled_proj = nn.Linear(w, w)
+        self._build_conditioning(config.caption_dim, w, w)
         self.blocks = nn.ModuleList(DiTBlock(w, config.num_heads) for _ in range(config.depth))
         self.final_norm = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Linear(w, 2 * w)
         self.final_proj = nn.Linear(w, p * p * 3)
+
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this (the patch size)."""
+        return self.config.patch_size
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor):
         """x [B,3,H,W]; t [B] in 0..1000; context [B,L,caption_dim]; context_mask [B,L] bool -> [B,3,H,W]."""
@@ -91,10 +111,7 @@ class PixelDiT(nn.Module):
         gh, gw = height // p, width // p
         tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
         tokens = tokens + sincos_2d(gh, gw, tokens.shape[-1], x.device).to(tokens.dtype)
-        ctx = self.caption_proj(self.caption_norm(context))
-        m = context_mask.to(ctx.dtype)[..., None]
-        pooled = (ctx * m).sum(1) / m.sum(1).clamp(min=1.0)
-        c = self.time_mlp(timestep_embedding(t, 256).to(ctx.dtype)) + self.pooled_proj(pooled)
+        ctx, c = self._conditioning(t, context, context_mask)
         for block in self.blocks:
             tokens = block(tokens, c, ctx, context_mask)
         shift, scale = self.final_modulation(F.silu(c))[:, None].chunk(2, dim=-1)

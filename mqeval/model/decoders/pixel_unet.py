@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mqeval.model.config import PixelDecoderConfig
-from mqeval.model.connectors import RMSNorm
-from mqeval.model.decoders.pixel_dit import Attention, timestep_embedding
+from mqeval.model.decoders.pixel_dit import Attention, CaptionConditioned
 
 
 def _groups(channels: int) -> int:
@@ -72,18 +71,15 @@ class Level(nn.Module):
         )
 
 
-class PixelUNet(nn.Module):
+class PixelUNet(CaptionConditioned):
     def __init__(self, config: PixelDecoderConfig):
         super().__init__()
         self.config = config
         w, heads, levels = config.width, config.num_heads, len(config.channel_mult)
         channels = [w * m for m in config.channel_mult]
         embed_dim = 4 * w
-        self.time_mlp = nn.Sequential(nn.Linear(256, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
-        self.caption_norm = RMSNorm(config.caption_dim)
-        self.caption_proj = nn.Linear(config.caption_dim, channels[-1])
-        self.pooled_proj = nn.Linear(channels[-1], embed_dim)
         ctx = channels[-1]
+        self._build_conditioning(config.caption_dim, ctx, embed_dim)
 
         self.conv_in = nn.Conv2d(3, w, 3, padding=1)
         skip_channels = [w]
@@ -115,6 +111,11 @@ class PixelUNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this (each level below the first halves them)."""
+        return 2 ** (len(self.config.channel_mult) - 1)
+
     @staticmethod
     def _run(level: Level, h, emb, ctx, mask, skips=None):
         outputs = []
@@ -128,13 +129,10 @@ class PixelUNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor):
         """x [B,3,H,W]; t [B] in 0..1000; context [B,L,caption_dim]; context_mask [B,L] bool -> [B,3,H,W]."""
-        factor = 2 ** (len(self.config.channel_mult) - 1)
+        factor = self.size_multiple
         if x.shape[-1] % factor or x.shape[-2] % factor:
             raise ValueError(f"the UNet needs image sides divisible by {factor}, got {tuple(x.shape[-2:])}")
-        ctx = self.caption_proj(self.caption_norm(context))
-        m = context_mask.to(ctx.dtype)[..., None]
-        pooled = (ctx * m).sum(1) / m.sum(1).clamp(min=1.0)
-        emb = self.time_mlp(timestep_embedding(t, 256).to(ctx.dtype)) + self.pooled_proj(pooled)
+        ctx, emb = self._conditioning(t, context, context_mask)
 
         h = self.conv_in(x)
         skips = [h]
