@@ -95,15 +95,20 @@ class MetaQuery(nn.Module):
                                              output_scale=self.decoder.condition_scale)
 
     # --- conditioning -----------------------------------------------------------------------------------------------
-    def encode_condition(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None) -> Condition:
+    def backbone_states(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None):
+        """The backbone outputs the connector reads: states at the query slots, or the prompt's (last-layer mode)."""
         tokens = self.query_tokens
-        needs_grad = torch.is_grad_enabled() and (tokens is not None or self.config.backbone.tuning != "frozen")
+        return self.backbone(
+            list(prompts), input_images,
+            queries=None if tokens is None else tokens.queries,
+            markers=None if tokens is None else tokens.markers,
+        )
+
+    def encode_condition(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None) -> Condition:
+        needs_grad = torch.is_grad_enabled() and (
+            self.query_tokens is not None or self.config.backbone.tuning != "frozen")
         with torch.set_grad_enabled(needs_grad):
-            out = self.backbone(
-                list(prompts), input_images,
-                queries=None if tokens is None else tokens.queries,
-                markers=None if tokens is None else tokens.markers,
-            )
+            out = self.backbone_states(prompts, input_images)
         hidden = out.hidden.to(next(self.connector.parameters()).dtype)
         cond = self.connector(hidden, out.mask)
         return Condition(hidden=cond, mask=out.mask)

@@ -19,13 +19,10 @@ def backbone_statistics(model, prompts: Sequence[str], batch_size: int = 32):
     """Per-channel mean and std of the backbone outputs the connector sees, over the real tokens of `prompts`."""
     import torch
 
-    tokens = model.query_tokens
     rows = []
     with torch.no_grad():
         for start in range(0, len(prompts), batch_size):
-            chunk = list(prompts[start:start + batch_size])
-            out = model.backbone(chunk, None, None if tokens is None else tokens.queries,
-                                 None if tokens is None else tokens.markers)
+            out = model.backbone_states(prompts[start:start + batch_size])
             rows.append(out.hidden[out.mask].float())
     states = torch.cat(rows)
     return states.mean(0), states.std(0)
