@@ -35,11 +35,14 @@ def colour_match(run: Path) -> dict[str, tuple[int, int]]:
     counts: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     for line in (run / "samples.jsonl").read_text().splitlines():
         record = json.loads(line)
+        if not record["images"]:
+            continue
+        # GenEval layout: all images of a prompt share its folder and metadata.jsonl
+        folder = run / record["images"][0].split("/samples")[0]
+        clauses = json.loads((folder / "metadata.jsonl").read_text())["include"]
+        if len(clauses) != 1 or "color" not in clauses[0]:
+            continue
         for image in record["images"]:
-            metadata = json.loads((run / image.split("/samples")[0] / "metadata.jsonl").read_text())
-            clauses = metadata["include"]
-            if len(clauses) != 1 or "color" not in clauses[0]:
-                continue
             counts[record["tag"]][0] += dominant_colour(run / image) == clauses[0]["color"]
             counts[record["tag"]][1] += 1
     return {tag: (hit, total) for tag, (hit, total) in counts.items()}
