@@ -1,4 +1,5 @@
-"""Turn a model id (scheme://name from LOCAL_SOURCES, local folder, or hub id) into something from_pretrained can open without waiting.
+"""Turn a model id (scheme://name from LOCAL_SOURCES, local folder, or hub id) into something from_pretrained can
+open without waiting.
 
 Hub downloads happen only when the hub is reachable and the files are not cached. When HF_HUB_OFFLINE is set, or the
 hub cannot be reached within a few seconds, a missing model fails at once with a UserError that says how to fix it,

@@ -41,7 +41,8 @@ def build_runs_report(runs: list[Run], cache: IntervalCache) -> list[TableReport
                 ci = intervals.get(m)
                 line[head] = _fmt(value) + (f" [{_fmt(ci.low)}, {_fmt(ci.high)}]" if ci else "")
                 records.append({
-                    "run_id": run.run_id, "card": run.card, "checkpoint": run.checkpoint, "benchmark": key.benchmark, "benchmark_version": key.version,
+                    "run_id": run.run_id, "card": run.card, "checkpoint": run.checkpoint, "benchmark": key.benchmark,
+                    "benchmark_version": key.version,
                     "prompt_set": key.prompt_set, "scorer": f"{key.scorer} {key.scorer_version}".strip(), "metric": m,
                     "higher_is_better": hib.get(m, True), "value": value,
                     "ci_low": ci.low if ci else None, "ci_high": ci.high if ci else None, "num_samples": len(run.samples),
