@@ -66,6 +66,9 @@ class PixelDecoderConfig:
     caption_dim: int = 192
     architecture: Literal["dit", "unet"] = "dit"
     channel_mult: tuple[int, ...] = (1, 2, 2)
+    # Rectified-flow sigma shift, s -> shift*s / (1 + (shift-1)*s), used both for the training sigmas and the
+    # sampling schedule. Above 1 it spends more of both at high noise, where a caption decides colour and layout.
+    flow_shift: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from mqeval.zoo import ModelCard
 
 # Settings that may differ between a card and the checkpoint it names without changing the weights' meaning.
-_RUNTIME_KEYS = {"dtype", "gradient_checkpointing"}
+_RUNTIME_KEYS = {"dtype", "gradient_checkpointing", "flow_shift"}  # settings, not architecture
 
 
 def _architecture(config) -> dict:

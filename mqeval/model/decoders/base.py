@@ -140,11 +140,17 @@ def rand(shape, generator: Optional[torch.Generator], device) -> torch.Tensor:
     return torch.rand(shape, generator=generator, device=gen_device).to(device)
 
 
+def shift_sigmas(s: torch.Tensor, shift: float) -> torch.Tensor:
+    """The rectified-flow sigma shift of SD3 / Sana: s -> shift*s / (1 + (shift-1)*s)."""
+    return s if shift == 1.0 else shift * s / (1 + (shift - 1) * s)
+
+
 class FlowDecoder(Decoder):
-    """Rectified flow: x_t = (1 - s) x0 + s e, the denoiser predicts e - x0, s ~ U(0, 1)."""
+    """Rectified flow: x_t = (1 - s) x0 + s e, the denoiser predicts e - x0, s = shift_sigmas(U(0, 1), train_shift)."""
 
     schedulers = ("dpm-solver", "flow-euler", "euler")
-    flow_shift: float = 1.0
+    flow_shift: float = 1.0  # of the sampling schedule
+    train_shift: float = 1.0  # of the training sigmas
     num_train_timesteps: int = 1000
     # The pretrained repo's sampler settings (scheduler/scheduler_config.json), if any.
     scheduler_config: dict[str, Any] = {}
@@ -152,7 +158,7 @@ class FlowDecoder(Decoder):
     def loss(self, images, cond, mask, generator=None) -> torch.Tensor:
         x0 = self.encode(images, generator).float()
         noise = randn(x0.shape, generator, x0.device)
-        s = rand((x0.shape[0],), generator, x0.device)
+        s = shift_sigmas(rand((x0.shape[0],), generator, x0.device), self.train_shift)
         s_ = s.view(-1, *([1] * (x0.dim() - 1)))
         x_t = (1 - s_) * x0 + s_ * noise
         pred = self.denoise(x_t.to(self.dtype), s * self.num_train_timesteps, cond, mask)

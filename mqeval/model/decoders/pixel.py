@@ -20,6 +20,7 @@ class PixelDecoder(FlowDecoder):
         self.pixel_config = config.pixel or PixelDecoderConfig()
         if self.pixel_config.width % self.pixel_config.num_heads:
             raise ConfigError("decoder.pixel: width must be a multiple of num_heads")
+        self.flow_shift = self.train_shift = float(self.pixel_config.flow_shift)
         network = PixelUNet if self.pixel_config.architecture == "unet" else PixelDiT
         self.dit = network(self.pixel_config).to(self.weights_dtype(dtype))
         self.freeze_unless_trained()
