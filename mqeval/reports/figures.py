@@ -69,13 +69,14 @@ def image_grid(runs: Sequence[Run], out_path: Path, max_prompts: int = 4, cell: 
     order = [s["sample_id"] for s in runs[0].samples if s["sample_id"] in shared][:max_prompts]
     if not order:
         return None
-    label_w, head_h = 220, 28
+    label_w, head_h = 220, 32
     grid = Image.new("RGB", (label_w + cell * len(runs), head_h + cell * len(order)), "white")
     draw = ImageDraw.Draw(grid)
+    font = _font(12)
     found = 0
     for j, run in enumerate(runs):
-        draw.text((label_w + j * cell + 4, 4), f"{run.card}"[:26], fill="black")
-        draw.text((label_w + j * cell + 4, 15), f"{run.run_id}"[:26], fill="gray")
+        draw.text((label_w + j * cell + 4, 3), f"{run.card}"[:24], fill="black", font=font)
+        draw.text((label_w + j * cell + 4, 17), f"{run.run_id}"[:24], fill="gray", font=font)
         by_id = {s["sample_id"]: s for s in run.samples}
         for i, sid in enumerate(order):
             images = by_id[sid].get("images") or []
@@ -85,11 +86,11 @@ def image_grid(runs: Sequence[Run], out_path: Path, max_prompts: int = 4, cell: 
                     grid.paste(img.convert("RGB").resize((cell, cell)), (label_w + j * cell, head_h + i * cell))
                 found += 1
             else:
-                draw.text((label_w + j * cell + 4, head_h + i * cell + cell // 2), "no image", fill="red")
+                draw.text((label_w + j * cell + 4, head_h + i * cell + cell // 2), "no image", fill="red", font=font)
     for i, sid in enumerate(order):
         prompt = str(next(s for s in runs[0].samples if s["sample_id"] == sid).get("prompt", sid))
-        lines = [prompt[k : k + 34] for k in range(0, min(len(prompt), 34 * 6), 34)]
-        draw.multiline_text((4, head_h + i * cell + 4), "\n".join(lines), fill="black")
+        lines = textwrap.wrap(prompt, 30)[:8]
+        draw.multiline_text((4, head_h + i * cell + 4), "\n".join(lines), fill="black", font=font)
     if not found:
         return None
     with atomic_path(out_path) as tmp:
