@@ -98,3 +98,45 @@ def test_pixel_decoder_checks_the_unet_resolution():
     assert decoder.latent_shape(16) == (3, 16, 16)
     with pytest.raises(ConfigError, match="multiple of 8"):
         decoder.latent_shape(20)
+
+
+def test_output_modulation_starts_as_a_no_op_then_lets_the_caption_move_every_pixel():
+    torch.manual_seed(0)
+    plain = PixelUNet(UNET).eval()
+    _randomise_output(plain)
+    modulated = PixelUNet(replace(UNET, output_modulation=True)).eval()
+    missing, unexpected = modulated.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["out_modulation.bias", "out_modulation.weight"] and not unexpected
+    x, t, ctx, mask = _inputs()
+    assert torch.equal(plain(x, t, ctx, mask), modulated(x, t, ctx, mask))  # zero-initialised: same function
+
+    with torch.no_grad():
+        modulated.out_modulation.weight.normal_(0, 0.2)
+    # A caption change now shifts the prediction at every pixel, not only through the attention levels.
+    delta = modulated(x, t, ctx + 1.0, mask) - modulated(x, t, ctx, mask)
+    assert (delta.abs().amax(dim=1) > 0).all()
+
+
+def test_a_trained_model_warm_starts_with_a_new_layer(tmp_path):
+    """load_saved_parameters: a checkpoint without the output modulation fills a model with it; only the named
+    new parameters may be missing, and the warm-started model computes what the checkpoint did."""
+    from helpers_model import PROMPTS, tiny_config
+    from mqeval.errors import UserError
+    from mqeval.model.metaquery import WEIGHTS_NAME, MetaQuery
+
+    config = tiny_config(decoder_train=True)
+    config = replace(config, decoder=replace(config.decoder, pixel=UNET))
+    trained = MetaQuery(config, seed=0)
+    _randomise_output(trained.decoder.dit)
+    trained.save_pretrained(tmp_path / "ckpt")
+
+    grown = replace(config, decoder=replace(config.decoder, pixel=replace(UNET, output_modulation=True)))
+    model = MetaQuery(grown, seed=1)
+    with pytest.raises(UserError, match="out_modulation"):
+        model.load_saved_parameters(tmp_path / "ckpt" / WEIGHTS_NAME)
+    model.load_saved_parameters(tmp_path / "ckpt" / WEIGHTS_NAME, ["decoder.dit.out_modulation."])
+    images = torch.zeros(len(PROMPTS), 3, 16, 16)
+    with torch.no_grad():
+        a = trained.loss(PROMPTS, images, generator=torch.Generator().manual_seed(3), cfg_dropout=False).loss
+        b = model.loss(PROMPTS, images, generator=torch.Generator().manual_seed(3), cfg_dropout=False).loss
+    assert torch.allclose(a, b)

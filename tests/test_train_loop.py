@@ -49,3 +49,40 @@ def test_loss_falls_on_a_short_cpu_run(tmp_path):
     result = train(cfg, progress=False)
     losses = [result.losses[s] for s in sorted(result.losses)]
     assert sum(losses[-8:]) / 8 < 0.97 * sum(losses[:4]) / 4  # loosely: it must learn something
+
+
+def _unet_card(path, output_modulation: bool):
+    import yaml
+
+    from mqeval.zoo import MODEL_ZOO_DIR
+
+    raw = yaml.safe_load((MODEL_ZOO_DIR / "metaquery-tiny.yaml").read_text())
+    raw["model"]["decoder"]["train"] = True
+    raw["model"]["decoder"]["pixel"] = {"architecture": "unet", "image_size": 32, "width": 8, "depth": 1,
+                                        "num_heads": 2, "caption_dim": 32, "channel_mult": [1, 2],
+                                        "output_modulation": output_modulation}
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_init_checkpoint_warm_starts_a_model_with_a_new_layer(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from mqeval.errors import ConfigError, UserError
+
+    before = _unet_card(tmp_path / "before.yaml", output_modulation=False)
+    train(tiny_config(tmp_path / "first", model=before, max_steps=2), progress=False)
+    ckpt = tmp_path / "first" / "checkpoints" / "step-0000002"
+    saved = load_file(str(ckpt / "model.safetensors"))
+
+    after = _unet_card(tmp_path / "after.yaml", output_modulation=True)
+    new = ["decoder.dit.out_modulation."]
+    trainer = Trainer(tiny_config(tmp_path / "second", model=after, init_checkpoint=str(ckpt), init_new_parameters=new))
+    params = dict(trainer.unwrapped.named_parameters())
+    assert all(torch.equal(params[name], tensor) for name, tensor in saved.items())
+    assert not params["decoder.dit.out_modulation.weight"].any()  # zero-initialised: starts as the checkpoint
+    assert params["decoder.dit.out_modulation.weight"].requires_grad
+    # Without naming the new layer, the checkpoint does not fit the card: a clear error
+    with pytest.raises((UserError, ConfigError), match="output_modulation: card True vs checkpoint False"):
+        Trainer(tiny_config(tmp_path / "third", model=after, init_checkpoint=str(ckpt)))

@@ -69,6 +69,9 @@ class PixelDecoderConfig:
     # Rectified-flow sigma shift, s -> shift*s / (1 + (shift-1)*s), used both for the training sigmas and the
     # sampling schedule. Above 1 it spends more of both at high noise, where a caption decides colour and layout.
     flow_shift: float = 1.0
+    # UNet only: timestep + pooled caption also scale/shift the output norm (as the DiT's final adaLN does), so a
+    # caption can move the whole prediction, e.g. its colour at high noise, past the last GroupNorm.
+    output_modulation: bool = False
 
 
 @dataclass(frozen=True)

@@ -219,8 +219,6 @@ class MetaQuery(nn.Module):
         config: Optional[MetaQueryConfig] = None,
     ) -> "MetaQuery":
         """Rebuild from the base models + the saved trainable parts. Only safetensors are read; nothing unpickles."""
-        from safetensors.torch import load_file
-
         from mqeval.model.hub import pickle_files
 
         directory = Path(directory)
@@ -234,19 +232,28 @@ class MetaQuery(nn.Module):
                 )
             raise UserError(f"{directory} has no {WEIGHTS_NAME}")
         model = cls(config or cls.read_config(directory), dtype=dtype)
+        model.load_saved_parameters(weights)
+        return model.to(device)
+
+    def load_saved_parameters(self, weights: str | Path, new_parameters: Sequence[str] = ()) -> None:
+        """Copy a save_pretrained safetensors file into this model. Every saved part must be there, with its shape;
+        parameters named by a prefix in `new_parameters` may be absent from the file and keep their initialisation
+        (a layer added to a trained model)."""
+        from safetensors.torch import load_file
+
         state = load_file(str(weights), device="cpu")
-        expected = set(model.saved_parameter_names())
-        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        expected = set(self.saved_parameter_names())
+        missing = sorted(n for n in expected - set(state) if not n.startswith(tuple(new_parameters)))
+        unexpected = sorted(set(state) - expected)
         if missing or unexpected:
             raise UserError(
                 f"{weights} does not fit the model built from its config: missing {missing[:5]}, "
                 f"unexpected {unexpected[:5]}"
             )
-        params = dict(model.named_parameters())
+        params = dict(self.named_parameters())
         with torch.no_grad():
             for name, tensor in state.items():
                 if params[name].shape != tensor.shape:
                     raise UserError(f"{weights}: {name} has shape {tuple(tensor.shape)}, "
                                     f"the model expects {tuple(params[name].shape)}")
                 params[name].copy_(tensor.to(params[name].dtype))
-        return model.to(device)

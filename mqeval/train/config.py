@@ -70,6 +70,9 @@ class TrainConfig:
     output_dir: str
     stage: Stage = "text-to-image"
     init_checkpoint: Optional[str] = None  # start trainable parts from this save_pretrained folder
+    # Parameter-name prefixes that init_checkpoint lacks and that keep their seeded initialisation: a layer added
+    # to a trained model (zero-initialised, so the model starts where the checkpoint left it).
+    init_new_parameters: tuple[str, ...] = ()
     max_steps: int = 1000
     batch_size: int = 32  # per process, per micro-batch
     grad_accum: int = 1

@@ -143,10 +143,14 @@ class Trainer:
         # Training starts from seeded random trainable parts unless init_checkpoint names a folder (never silently
         # from the card's shipped weights, so `mqeval train` reproduces them from scratch).
         init = Path(self.config.init_checkpoint) if self.config.init_checkpoint else None
-        if init is None:
-            from mqeval.model.metaquery import MetaQuery
+        if init is None or self.config.init_new_parameters:
+            from mqeval.model.metaquery import WEIGHTS_NAME, MetaQuery
 
-            return MetaQuery(card.model, seed=self.config.seed)
+            model = MetaQuery(card.model, seed=self.config.seed)
+            if init is not None:
+                # The card differs from the checkpoint's config by the new layers, so the weights decide the fit.
+                model.load_saved_parameters(init / WEIGHTS_NAME, self.config.init_new_parameters)
+            return model
         return load_model(card, checkpoint=init)
 
     @property

@@ -2,8 +2,9 @@
 
 Why a UNet next to the pixel DiT: at 32 px on a CPU budget the patch-4 DiT learned colour blobs but not the
 outlines the shapes detector needs (docs/training.md); convolutions see edges from the first step.
-Conditioning: timestep + masked-mean caption scale/shift every residual block (global content such as colour);
-self- and cross-attention to the caption tokens at every level below full resolution (where things go).
+Conditioning: timestep + masked-mean caption scale/shift every residual block (global content such as colour) and,
+with `output_modulation`, the output norm; self- and cross-attention to the caption tokens at every level below full
+resolution (where things go).
 """
 from __future__ import annotations
 
@@ -107,6 +108,10 @@ class PixelUNet(CaptionConditioned):
             if i > 0:
                 self.upsample.append(nn.Conv2d(ch, ch, 3, padding=1))
         self.norm_out = nn.GroupNorm(_groups(current), current)
+        self.out_modulation = nn.Linear(embed_dim, 2 * current) if config.output_modulation else None
+        if self.out_modulation is not None:
+            nn.init.zeros_(self.out_modulation.weight)
+            nn.init.zeros_(self.out_modulation.bias)
         self.conv_out = nn.Conv2d(current, 3, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
@@ -147,4 +152,8 @@ class PixelUNet(CaptionConditioned):
             h, _ = self._run(level, h, emb, ctx, context_mask, skips)
             if i < len(self.upsample):
                 h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        h = self.norm_out(h)
+        if self.out_modulation is not None:
+            scale, shift = self.out_modulation(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
+            h = h * (1 + scale) + shift
+        return self.conv_out(F.silu(h))
