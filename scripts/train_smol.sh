@@ -9,10 +9,12 @@ python -c "from mqeval.model.smollm2 import materialize_smollm2; print(materiali
 mkdir -p runs/train
 pids=()
 for name in metaquery-smol metaquery-smol-last-layer; do
-  # stage 1 (queries frozen and memoised), then stage 2 from its last checkpoint (queries trained)
+  # stage 1 (queries frozen and memoised), stage 2 from its last checkpoint (queries trained), stage 3 from
+  # stage 2's (queries frozen again, more steps); the export replaces the shipped weights
   ( nice -n 5 python -m mqeval.cli train "model_zoo/$name.train.yaml" > "runs/train/$name.log" 2>&1 &&
-    nice -n 5 python -m mqeval.cli train "model_zoo/$name.stage2.train.yaml" --export "model_zoo/weights/$name" \
-      > "runs/train/$name-stage2.log" 2>&1 ) &
+    nice -n 5 python -m mqeval.cli train "model_zoo/$name.stage2.train.yaml" > "runs/train/$name-stage2.log" 2>&1 &&
+    nice -n 5 python -m mqeval.cli train "model_zoo/$name.stage3.train.yaml" --export "model_zoo/weights/$name" \
+      > "runs/train/$name-stage3.log" 2>&1 ) &
   pids+=("$!")
 done
 for pid in "${pids[@]}"; do
