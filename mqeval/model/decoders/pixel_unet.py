@@ -20,6 +20,13 @@ def _groups(channels: int) -> int:
     return 8 if channels % 8 == 0 else 1
 
 
+def _zeroed(layer: nn.Module) -> nn.Module:
+    """A layer whose weight and bias start at zero: its branch adds nothing until training moves it."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 class ResBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, embed_dim: int):
         super().__init__()
@@ -27,9 +34,7 @@ class ResBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.modulation = nn.Linear(embed_dim, 2 * out_channels)
         self.norm2 = nn.GroupNorm(_groups(out_channels), out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
+        self.conv2 = _zeroed(nn.Conv2d(out_channels, out_channels, 3, padding=1))
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -49,8 +54,7 @@ class CaptionAttention(nn.Module):
         self.norm_cross = nn.LayerNorm(channels)
         self.cross_attn = Attention(channels, num_heads, context_dim)
         for attn in (self.self_attn, self.cross_attn):
-            nn.init.zeros_(attn.out.weight)
-            nn.init.zeros_(attn.out.bias)
+            _zeroed(attn.out)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -108,13 +112,8 @@ class PixelUNet(CaptionConditioned):
             if i > 0:
                 self.upsample.append(nn.Conv2d(ch, ch, 3, padding=1))
         self.norm_out = nn.GroupNorm(_groups(current), current)
-        self.out_modulation = nn.Linear(embed_dim, 2 * current) if config.output_modulation else None
-        if self.out_modulation is not None:
-            nn.init.zeros_(self.out_modulation.weight)
-            nn.init.zeros_(self.out_modulation.bias)
-        self.conv_out = nn.Conv2d(current, 3, 3, padding=1)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        self.out_modulation = _zeroed(nn.Linear(embed_dim, 2 * current)) if config.output_modulation else None
+        self.conv_out = _zeroed(nn.Conv2d(current, 3, 3, padding=1))
 
     @property
     def size_multiple(self) -> int:
