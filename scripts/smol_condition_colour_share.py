@@ -5,7 +5,8 @@ connector's first (projection) layer and at the connector output, the share of t
 varies between prompts, and the share explained by the colour word alone (variance of the per-colour means). A
 decoder cannot follow colours that the condition no longer carries.
 Usage: PYTHONPATH=. python scripts/smol_condition_colour_share.py [CARD [CHECKPOINT]]
-       (CHECKPOINT "init": the card's seeded initialisation with the standardised connector that training starts from)
+       (CHECKPOINT "init": the seeded initialisation with the standardised connector that the card's stage 1
+       training config, model_zoo/<card>.train.yaml, starts from)
 """
 from __future__ import annotations
 
@@ -40,15 +41,17 @@ def main(card_name: str = "metaquery-smol", checkpoint: str | None = None) -> No
     from mqeval.zoo import load_card
 
     card = load_card(card_name)
-    if checkpoint == "init":
+    if checkpoint == "init":  # what stage 1 (model_zoo/<card>.train.yaml) starts from
         from mqeval.model.metaquery import MetaQuery
-        from mqeval.train.config import DataConfig
-        from mqeval.train.connector_init import standardize_connector_input
-        from mqeval.train.shapes_data import ShapesTrainingSet
+        from mqeval.train.config import load_train_config
+        from mqeval.train.connector_init import standardize_on_training_captions
+        from mqeval.train.data import build_dataset
+        from mqeval.zoo import MODEL_ZOO_DIR
 
-        model = MetaQuery(card.model, seed=0)
-        data = ShapesTrainingSet(DataConfig(kind="shapes", resolution=32, images_per_caption=1, num_examples=256))
-        standardize_connector_input(model, [data.caption_and_metadata(i)[0] for i in range(256)])
+        config = load_train_config(MODEL_ZOO_DIR / f"{card_name}.train.yaml")
+        model = MetaQuery(card.model, seed=config.seed)
+        standardize_on_training_captions(model, build_dataset(config.data), config.data.images_per_caption,
+                                         config.connector_init_prompts)
     else:
         model = load_model(card, checkpoint=checkpoint)
     model.eval()

@@ -42,3 +42,10 @@ def standardize_connector_input(model, prompts: Sequence[str]) -> dict[str, floa
         first.weight.copy_(weight.to(first.weight.dtype))
     return {"mean_abs": float(mean.abs().mean()), "std_mean": float(std.mean()), "std_max": float(std.max()),
             "num_prompts": len(prompts)}
+
+
+def standardize_on_training_captions(model, dataset, images_per_caption: int, count: int) -> dict[str, float]:
+    """standardize_connector_input over the first `count` captions of a training set (one per caption group)."""
+    group = max(1, images_per_caption)
+    count = min(count, len(dataset) // group)
+    return standardize_connector_input(model, [dataset[i * group].caption for i in range(count)])

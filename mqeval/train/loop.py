@@ -114,12 +114,10 @@ class Trainer:
         from mqeval.train.checkpoint import latest_checkpoint
 
         if config.connector_init == "standardize" and not (resuming and latest_checkpoint(self.output_dir)):
-            from mqeval.train.connector_init import standardize_connector_input
+            from mqeval.train.connector_init import standardize_on_training_captions
 
-            group = max(1, config.data.images_per_caption)
-            count = min(config.connector_init_prompts, len(self.dataset) // group)
-            prompts = [self.dataset[i * group].caption for i in range(count)]
-            self.connector_init_stats = standardize_connector_input(self.model, prompts)
+            self.connector_init_stats = standardize_on_training_captions(
+                self.model, self.dataset, config.data.images_per_caption, config.connector_init_prompts)
         world = self.accelerator.num_processes
         self.per_process = config.batch_size * config.grad_accum
         self.sampler = StepSampler(len(self.dataset), self.per_process * world, config.seed,
