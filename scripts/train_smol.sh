@@ -10,11 +10,14 @@ mkdir -p runs/train
 pids=()
 for name in metaquery-smol metaquery-smol-last-layer; do
   # stage 1 (queries frozen and memoised), stage 2 from its last checkpoint (queries trained), stage 3 from
-  # stage 2's (queries frozen again, more steps); the export replaces the shipped weights
-  ( nice -n 5 python -m mqeval.cli train "model_zoo/$name.train.yaml" > "runs/train/$name.log" 2>&1 &&
-    nice -n 5 python -m mqeval.cli train "model_zoo/$name.stage2.train.yaml" > "runs/train/$name-stage2.log" 2>&1 &&
-    nice -n 5 python -m mqeval.cli train "model_zoo/$name.stage3.train.yaml" --export "model_zoo/weights/$name" \
-      > "runs/train/$name-stage3.log" 2>&1 ) &
+  # stage 2's (queries frozen again, more steps), stages 4 and 5 (queries trained again); each stage starts from the
+  # last checkpoint of the one before, and the export after stage 5 replaces the shipped weights
+  ( for stage in "" .stage2 .stage3 .stage4; do
+      nice -n 5 python -m mqeval.cli train "model_zoo/$name$stage.train.yaml" \
+        > "runs/train/$name${stage/./-}.log" 2>&1 || exit 1
+    done
+    nice -n 5 python -m mqeval.cli train "model_zoo/$name.stage5.train.yaml" --export "model_zoo/weights/$name" \
+      > "runs/train/$name-stage5.log" 2>&1 ) &
   pids+=("$!")
 done
 for pid in "${pids[@]}"; do
