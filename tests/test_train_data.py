@@ -103,3 +103,27 @@ def test_unknown_training_key_is_an_error():
 
     with pytest.raises(ConfigError, match="did you mean 'max_steps'"):
         from_dict(TrainConfig, {"model": "m", "output_dir": "o", "data": {"kind": "shapes"}, "max_step": 3})
+
+
+def test_base_config_is_merged_key_by_key_and_lists_replace(tmp_path):
+    (tmp_path / "stage1.yaml").write_text(
+        "model: metaquery-smol\noutput_dir: a\ndata: {kind: shapes, resolution: 32}\n"
+        "optim: {lr: 1.0e-3, min_lr: 1.0e-4, warmup_steps: 100}\nfreeze: [query_tokens.]\n")
+    (tmp_path / "stage2.yaml").write_text(
+        "base: stage1.yaml\noutput_dir: b\noptim: {lr: 3.0e-4}\nfreeze: []\n")
+    config = load_train_config(tmp_path / "stage2.yaml")
+    assert config.output_dir == "b" and config.data.resolution == 32
+    assert (config.optim.lr, config.optim.min_lr, config.optim.warmup_steps) == (3.0e-4, 1.0e-4, 100)
+    assert config.freeze == ()
+
+
+def test_base_config_missing_or_looping_is_a_clear_error(tmp_path):
+    from mqeval.errors import ConfigError
+
+    (tmp_path / "orphan.yaml").write_text("base: gone.yaml\nmodel: metaquery-smol\n")
+    with pytest.raises(ConfigError, match="base config 'gone.yaml' not found"):
+        load_train_config(tmp_path / "orphan.yaml")
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="inheritance loops"):
+        load_train_config(tmp_path / "a.yaml")

@@ -102,10 +102,31 @@ class TrainConfig:
     eval_batches: int = 2
 
 
+def _raw_train_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """The config's mapping, deep-merged over its `base` (a path relative to this file) when it names one, so a
+    follow-up stage lists only what it changes."""
+    from mqeval.config import deep_merge
+    from mqeval.errors import ConfigError
+
+    if path.resolve() in seen:
+        chain = " -> ".join(str(p) for p in seen + (path.resolve(),))
+        raise ConfigError(f"train config inheritance loops: {chain}")
+    raw = load_yaml(path)
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: `base` must be a path to another train config, found {base!r}")
+    base_path = path.parent / base
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base config {base!r} not found (looked for {base_path})")
+    return deep_merge(_raw_train_config(base_path, seen + (path.resolve(),)), raw)
+
+
 def load_train_config(path: str | Path, overrides: Optional[dict] = None) -> TrainConfig:
     from mqeval.config import deep_merge
 
-    raw = load_yaml(path)
+    raw = _raw_train_config(Path(path))
     if overrides:
         raw = deep_merge(raw, overrides)
     return from_dict(TrainConfig, raw, str(path))
