@@ -8,16 +8,18 @@ export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 python -c "from mqeval.model.smollm2 import materialize_smollm2; print(materialize_smollm2())"
 mkdir -p runs/train
 pids=()
+stages=("" .stage2 .stage3 .stage4 .stage5 .stage6)
 for name in metaquery-smol metaquery-smol-last-layer; do
   # stage 1 (queries frozen and memoised), stage 2 from its last checkpoint (queries trained), stage 3 from
-  # stage 2's (queries frozen again, more steps), stages 4 and 5 (queries trained again); each stage starts from the
-  # last checkpoint of the one before, and the export after stage 5 replaces the shipped weights
-  ( for stage in "" .stage2 .stage3 .stage4; do
-      nice -n 5 python -m mqeval.cli train "model_zoo/$name$stage.train.yaml" \
+  # stage 2's (queries frozen again, more steps), stages 4 to 6 (queries trained again, in stage 6 at 10x the lr);
+  # each stage starts from the last checkpoint of the one before, and the export after the last one replaces the
+  # shipped weights
+  ( for stage in "${stages[@]}"; do
+      export_args=()
+      [[ "$stage" == "${stages[-1]}" ]] && export_args=(--export "model_zoo/weights/$name")
+      nice -n 5 python -m mqeval.cli train "model_zoo/$name$stage.train.yaml" "${export_args[@]}" \
         > "runs/train/$name${stage/./-}.log" 2>&1 || exit 1
-    done
-    nice -n 5 python -m mqeval.cli train "model_zoo/$name.stage5.train.yaml" --export "model_zoo/weights/$name" \
-      > "runs/train/$name-stage5.log" 2>&1 ) &
+    done ) &
   pids+=("$!")
 done
 for pid in "${pids[@]}"; do
