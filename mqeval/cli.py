@@ -6,7 +6,6 @@ one-line message on stderr and exit code 2, without a traceback.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -74,7 +73,8 @@ def _score_options(device: str, backend, judge_base_url, judge_model, weights_pa
 
 
 def _generate_args(benchmark: str, model: str, run_dir: Path, limit, num_processes: int, batch_size: int,
-                   checkpoint, device: str, data_dir, seed, steps, guidance, overwrite: bool, no_progress: bool) -> list[str]:
+                   checkpoint, device: str, data_dir, seed, steps, guidance, overwrite: bool,
+                   no_progress: bool) -> list[str]:
     """The `mqeval generate ...` arguments that reproduce these settings (what a re-launch runs in each process)."""
     args = ["generate", benchmark, "--model", model, "--out", str(run_dir), "--num-processes", str(num_processes),
             "--batch-size", str(batch_size), "--device", device]
@@ -170,7 +170,8 @@ def _model_rows() -> list[tuple[str, str]]:
     for name in card_names():
         try:
             card = load_card(name)
-            rows.append((name, _one_line(("[random weights] " if card.checkpoint.random_init else "") + card.description)))
+            prefix = "[random weights] " if card.checkpoint.random_init else ""
+            rows.append((name, _one_line(prefix + card.description)))
         except UserError as exc:
             rows.append((name, f"(invalid card: {_one_line(str(exc), 90)})"))
     return rows
@@ -301,7 +302,8 @@ def score(
         raise UserError(f"{run_dir} holds images of benchmark '{manifest['benchmark']['name']}', not '{benchmark}'")
     samples, total = select_samples(bench, limit, str(data_dir) if data_dir else None)
     if limit is not None and len(samples) < total:
-        warnings.append(f"--limit {limit}: {len(samples)} of {total} samples; not comparable with full-benchmark numbers")
+        warnings.append(f"--limit {limit}: {len(samples)} of {total} samples; "
+                        "not comparable with full-benchmark numbers")
     for message in warnings:
         warn(message)
     options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size)

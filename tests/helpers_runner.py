@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from mqeval.benchmarks.base import Benchmark, BenchmarkSpec, GenerationSpec, Sample, ScoreOptions, ScoreResult, ScorerInfo
+from mqeval.benchmarks.base import (
+    Benchmark, BenchmarkSpec, GenerationSpec, Sample, ScoreOptions, ScoreResult, ScorerInfo,
+)
 from mqeval.fileio import atomic_open
 from mqeval.generation.settings import GenerationSettings
 
@@ -31,7 +33,8 @@ class FakeBenchmark(Benchmark):
         self.finalized = 0
 
     def samples(self, data_dir: Optional[Path] = None) -> list[Sample]:
-        return [Sample(sample_id=f"p{i:03d}", index=i, prompt=f"a photo of {i} circles") for i in range(self.num_samples)]
+        return [Sample(sample_id=f"p{i:03d}", index=i, prompt=f"a photo of {i} circles")
+                for i in range(self.num_samples)]
 
     def image_path(self, out_dir: Path, sample: Sample, image_index: int) -> Path:
         return Path(out_dir) / f"{sample.index:05d}" / "samples" / f"{image_index:04d}.png"

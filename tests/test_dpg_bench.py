@@ -46,7 +46,8 @@ def bench_with(csv_path: Path, name: str = "dpg-bench", tile_size: int = 32):
     spec = load_spec(name)
     data = dict(spec.data)
     data["questions"] = dataclasses.replace(data["questions"], sha256="git-blob-sha1:" + git_blob_sha1(csv_path))
-    return PLUGINS.get(spec.plugin)(dataclasses.replace(spec, data=data, options={**spec.options, "tile_size": tile_size}))
+    options = {**spec.options, "tile_size": tile_size}
+    return PLUGINS.get(spec.plugin)(dataclasses.replace(spec, data=data, options=options))
 
 
 def test_shipped_prompts_count_and_hash(tmp_path):
@@ -106,7 +107,8 @@ def test_aggregate_by_hand():
     assert official["l1_entity"] == 100.0 and official["l1_attribute"] == 0.0
     corrected = protocol.aggregate([ok, failed], official=False)
     assert corrected["dpg_score"] == pytest.approx(25.0)  # the failed item counts as 0
-    assert corrected["l2_entity_whole"] == pytest.approx(75.0) and corrected["l2_attribute_color"] == pytest.approx(25.0)
+    assert (corrected["l2_entity_whole"] == pytest.approx(75.0)
+            and corrected["l2_attribute_color"] == pytest.approx(25.0))
 
 
 def test_finalize_builds_lanczos_grid_once(tmp_path):

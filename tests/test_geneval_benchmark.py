@@ -37,7 +37,8 @@ def test_both_prompt_sets_load_with_553_prompts():
 
 def test_data_files_are_checked_at_load():
     spec = load_benchmark("geneval").spec
-    bad = dataclasses.replace(spec, data={**spec.data, "prompts": DataFile(sha256="0" * 64, path=spec.data["prompts"].path)})
+    wrong_hash = DataFile(sha256="0" * 64, path=spec.data["prompts"].path)
+    bad = dataclasses.replace(spec, data={**spec.data, "prompts": wrong_hash})
     with pytest.raises(DataIntegrityError, match="sha256"):
         GenEvalBenchmark(bad).samples()
     with pytest.raises(DataIntegrityError, match="expected 552"):

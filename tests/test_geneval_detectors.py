@@ -47,7 +47,8 @@ def test_detections_from_mmdet_result():
     segm = [[] for _ in CLASSES]
     segm[CLASSES.index("dog")] = [np.ones((48, 64), bool), np.zeros((48, 64), bool)]
     dets = D.detections_from_mmdet((bbox, segm), CLASSES)
-    assert [(d.label, round(d.score, 2), d.box) for d in dets] == [("dog", 0.95, (1, 2, 30, 40)), ("dog", 0.2, (5, 5, 9, 9))]
+    assert [(d.label, round(d.score, 2), d.box) for d in dets] == [("dog", 0.95, (1, 2, 30, 40)),
+                                                                   ("dog", 0.2, (5, 5, 9, 9))]
     assert dets[0].mask.shape == (48, 64) and dets[0].mask.all()
     assert D.detections_from_mmdet(bbox, CLASSES)[0].mask is None  # box-only results
     with pytest.raises(ValueError):

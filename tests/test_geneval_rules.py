@@ -88,14 +88,16 @@ POSITION = {
 
 
 def test_position_clause():
-    cup, dog_left, dog_right = det("cup", box=box_at(60, 50)), det("dog", box=box_at(10, 50)), det("dog", box=box_at(99, 50))
+    cup, dog_left, dog_right = (det("cup", box=box_at(60, 50)), det("dog", box=box_at(10, 50)),
+                                det("dog", box=box_at(99, 50)))
     assert evaluate_image(POSITION, [cup, dog_left]).correct
     judgement = evaluate_image(POSITION, [cup, dog_right])
     assert not judgement.correct and judgement.failure_kind == "position"
     assert judgement.failed_clause == POSITION["include"][1]
     assert "found right of target" in judgement.reason
     # Only the most confident dog is judged: a better-scored dog on the wrong side fails the image.
-    assert not evaluate_image(POSITION, [cup, det("dog", 0.99, box_at(99, 50)), det("dog", 0.5, box_at(10, 50))]).correct
+    assert not evaluate_image(POSITION, [cup, det("dog", 0.99, box_at(99, 50)),
+                                         det("dog", 0.5, box_at(10, 50))]).correct
     # Without a cup, the dog has no target: both clauses fail, the first failure is the missing cup.
     judgement = evaluate_image(POSITION, [dog_left])
     assert judgement.failure_kind == "missing" and judgement.failed_clause == POSITION["include"][0]
@@ -141,7 +143,10 @@ def test_default_classifier_needs_colours():
 def test_position_is_not_checked_after_a_colour_failure():
     meta = {
         "tag": "position",
-        "include": [{"class": "cup", "count": 1}, {"class": "dog", "count": 1, "color": "red", "position": ["left of", 0]}],
+        "include": [
+            {"class": "cup", "count": 1},
+            {"class": "dog", "count": 1, "color": "red", "position": ["left of", 0]},
+        ],
         "prompt": "",
     }
     judgement = evaluate_image(meta, [det("cup", box=box_at(60, 50)), det("dog", box=box_at(99, 50), color="blue")])

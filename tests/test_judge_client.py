@@ -113,7 +113,8 @@ def test_malformed_body_is_a_counted_failure_not_retried(tmp_path):
     assert reply.text is None and "malformed" in reply.error and client.stats.failures == 1
     with pytest.raises(ValueError):
         answer_text(json.dumps({"choices": []}).encode())
-    assert answer_text(json.dumps({"choices": [{"message": {"content": [{"text": "a"}, {"text": "b"}]}}]}).encode()) == "ab"
+    parts = [{"text": "a"}, {"text": "b"}]
+    assert answer_text(json.dumps({"choices": [{"message": {"content": parts}}]}).encode()) == "ab"
 
 
 def test_second_run_is_served_from_cache_with_zero_http_calls(tmp_path):

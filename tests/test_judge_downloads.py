@@ -90,7 +90,8 @@ def test_recorded_hashes_fill_in_unknown_and_git_blob_entries(tmp_path, monkeypa
     with FakeOpenAIServer(files={"/a.json": CONTENT, "/b.json": CONTENT}) as server:
         url_a, url_b = (f"http://127.0.0.1:{server.port}/{n}.json" for n in "ab")
         data = {"a": DataFile(sha256="", url=url_a),
-                "b": DataFile(sha256="git-blob-sha1:" + hashlib.sha1(b"blob %d\0" % len(CONTENT) + CONTENT).hexdigest(), url=url_b),
+                "b": DataFile(sha256="git-blob-sha1:" + hashlib.sha1(b"blob %d\0" % len(CONTENT) + CONTENT).hexdigest(),
+                              url=url_b),
                 "c": DataFile(sha256=SHA, path="x")}
         assert recorded_hashes(data, tmp_path) == {"a": "", "b": data["b"].sha256, "c": SHA}
         monkeypatch.setenv(TRUST_ENV, "1")

@@ -62,7 +62,8 @@ def test_csv_is_tidy_and_parses(reports):
     measured = [r for r in rows if r["status"] == "measured"]
     assert {(r["row"], r["run_id"]) for r in measured if r["table"] == "1"} == {
         ("learnable_queries_64", "q64"), ("learnable_queries_512", "q512"), ("llm_last_layer_embedding", "odd")}
-    assert all(r["published"] == "0.55" for r in rows if r["table"] == "1" and r["row"] == "llm_last_layer_embedding" and r["column"] == "geneval")
+    assert all(r["published"] == "0.55" for r in rows
+               if r["table"] == "1" and r["row"] == "llm_last_layer_embedding" and r["column"] == "geneval")
 
 
 class _Checker(HTMLParser):

@@ -125,8 +125,8 @@ def test_real_plugins_commonsense_pairs_stay_whole_and_wise_bootstraps(tmp_path)
     pairs = [{"pair": p, "side": s, "answers": [[rng.randint(0, 1), rng.randint(0, 1)] for _ in range(4)]}
              for p in range(15) for s in (1, 2)]
     bench = default_lookup("commonsense-t2i-negative")
-    write_run(tmp_path, "cs", "metaquery-b", "commonsense-t2i-negative", [0.0] * 30, metrics=bench.aggregate(pairs), version="1",
-              variant_of="commonsense-t2i", extra=pairs)
+    write_run(tmp_path, "cs", "metaquery-b", "commonsense-t2i-negative", [0.0] * 30, metrics=bench.aggregate(pairs),
+              version="1", variant_of="commonsense-t2i", extra=pairs)
     intervals, why = IntervalCache(default_lookup, STATS).get(read_run(tmp_path / "cs"))
     assert not why
     assert intervals["num_incomplete_pairs"].high == 0.0  # resampled by pair: never half a pair
@@ -134,8 +134,8 @@ def test_real_plugins_commonsense_pairs_stay_whole_and_wise_bootstraps(tmp_path)
 
     cats = ["culture", "time", "space", "biology", "physics", "chemistry"]
     judged = [{"category": cats[i % 6], "wiscore": rng.random(), "status": "ok"} for i in range(60)]
-    write_run(tmp_path, "w", "metaquery-b", "wise", [0.0] * 60, version="1", metrics=default_lookup("wise").aggregate(judged),
-              extra=judged)
+    write_run(tmp_path, "w", "metaquery-b", "wise", [0.0] * 60, version="1",
+              metrics=default_lookup("wise").aggregate(judged), extra=judged)
     intervals, why = IntervalCache(default_lookup, STATS).get(read_run(tmp_path / "w"))
     assert not why and intervals["overall"].low < intervals["overall"].point < intervals["overall"].high
 
@@ -144,6 +144,7 @@ def test_report_commands_module_is_import_light():
     import subprocess
     import sys
 
-    code = "import sys, mqeval.reports.commands; print(sorted(m for m in ('pandas','torch','numpy','matplotlib') if m in sys.modules))"
+    code = ("import sys, mqeval.reports.commands; "
+            "print(sorted(m for m in ('pandas','torch','numpy','matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -15,7 +15,8 @@ def mean_score(records):
 
 def records(scores, seeds=None, prompts=None):
     return [
-        {"sample_id": f"s{i}", "prompt": (prompts or {}).get(i, f"p{i}"), "seeds": [seeds[i] if seeds else i], "score": s}
+        {"sample_id": f"s{i}", "prompt": (prompts or {}).get(i, f"p{i}"), "seeds": [seeds[i] if seeds else i],
+         "score": s}
         for i, s in enumerate(scores)
     ]
 
@@ -70,7 +71,8 @@ def test_a_clear_winner_has_high_probability_and_an_interval_excluding_zero():
     rng = np.random.default_rng(2)
     b = rng.integers(0, 2, 200).astype(float)
     a = np.where(rng.random(200) < 0.3, 1.0, b)  # A fixes ~30% of B's failures, never breaks a success
-    out = paired_bootstrap(records(a.tolist()), records(b.tolist()), mean_score, {"overall": True}, n_resamples=500)["overall"]
+    out = paired_bootstrap(records(a.tolist()), records(b.tolist()), mean_score, {"overall": True},
+                           n_resamples=500)["overall"]
     assert out.difference.low > 0 and out.prob_a_better > 0.99
 
 

@@ -41,7 +41,8 @@ def test_prompt_set_is_geneval_shaped_and_deterministic(bench, samples):
     assert bench.generation.images_per_prompt == 4 and bench.generation.seed == 42
     for s in samples:
         meta = s.metadata
-        assert list(meta) == (["tag", "include", "exclude", "prompt"] if "exclude" in meta else ["tag", "include", "prompt"])
+        assert list(meta) == (["tag", "include", "exclude", "prompt"] if "exclude" in meta
+                              else ["tag", "include", "prompt"])
         assert meta["prompt"] == s.prompt
         if meta["tag"] == "counting":
             (inc,), (exc,) = meta["include"], meta["exclude"]
@@ -69,7 +70,8 @@ def _correct_scene(meta, seed, size):
 
 
 def test_correct_drawings_of_every_prompt_score_one(bench, samples, tmp_path):
-    two_images = type(bench)(dataclasses.replace(bench.spec, generation=dataclasses.replace(bench.generation, images_per_prompt=2)))
+    generation = dataclasses.replace(bench.generation, images_per_prompt=2)
+    two_images = type(bench)(dataclasses.replace(bench.spec, generation=generation))
     samples = two_images.samples()
     two_images.finalize(tmp_path, samples)
     two_images.finalize(tmp_path, samples)  # idempotent
@@ -114,7 +116,8 @@ def _wrong_variants(meta):
     tag, inc = meta["tag"], meta["include"]
     out = []
     if tag == "single_object":
-        out.append(("wrong shape", {"include": [{**inc[0], "class": _other(SHAPES, inc[0]["class"])}]}, "missing", ("include", 0)))
+        other_shape = [{**inc[0], "class": _other(SHAPES, inc[0]["class"])}]
+        out.append(("wrong shape", {"include": other_shape}, "missing", ("include", 0)))
     if tag == "two_object":
         out.append(("missing second", {"include": [inc[0]]}, "missing", ("include", 1)))
         out.append(("missing first", {"include": [inc[1]]}, "missing", ("include", 0)))
@@ -123,7 +126,8 @@ def _wrong_variants(meta):
         out.append(("one too few", {"include": [{**inc[0], "count": n - 1}]}, "missing", ("include", 0)))
         out.append(("one too many", {"include": [{**inc[0], "count": n + 1}]}, "excluded", ("exclude", 0)))
     if tag == "colors":
-        out.append(("wrong colour", {"include": [{**inc[0], "color": _other(COLORS, inc[0]["color"])}]}, "color", ("include", 0)))
+        other_colour = [{**inc[0], "color": _other(COLORS, inc[0]["color"])}]
+        out.append(("wrong colour", {"include": other_colour}, "color", ("include", 0)))
     if tag == "position":
         relation = inc[1]["position"][0]
         flipped = [inc[0], {**inc[1], "position": [OPPOSITE[relation], 0]}]
@@ -161,7 +165,9 @@ def test_oracle_writes_the_layout_and_scores_one(bench, tmp_path):
 
     main([str(tmp_path), "--size", "32", "--limit", "30"])
     samples = bench.samples()[:30]
-    assert sorted(p.name for p in (tmp_path / "00029" / "samples").iterdir()) == ["0000.png", "0001.png", "0002.png", "0003.png"]
+    images = sorted(p.name for p in (tmp_path / "00029" / "samples").iterdir())
+    assert images == ["0000.png", "0001.png", "0002.png", "0003.png"]
     assert (tmp_path / "00029" / "metadata.jsonl").is_file() and not (tmp_path / "00030").exists()
     result = bench.score(tmp_path, samples, ScoreOptions())
-    assert result.metrics["overall"] == 1.0 and set(result.metrics) == {"single_object", "two_object", "counting", "colors", "overall"}
+    assert (result.metrics["overall"] == 1.0
+            and set(result.metrics) == {"single_object", "two_object", "counting", "colors", "overall"})

@@ -120,7 +120,8 @@ def test_every_shape_and_colour_is_legible_at_32px_at_the_smallest_size():
 
 @pytest.mark.parametrize("size", [32, 64])
 def test_touching_objects_split_but_speckled_colour_does_not(size):
-    touching = Scene((ObjectSpec("triangle", "red", (0.1, 0.3, 0.32, 0.52)), ObjectSpec("diamond", "orange", (0.32, 0.3, 0.54, 0.52))))
+    touching = Scene((ObjectSpec("triangle", "red", (0.1, 0.3, 0.32, 0.52)),
+                      ObjectSpec("diamond", "orange", (0.32, 0.3, 0.54, 0.52))))
     assert _recovered(draw_scene(touching, size), touching, 0.9)
     # A red circle with 45% of its pixels orange: one red circle, not a heap of fragments.
     pixels = np.asarray(draw_scene(Scene((ObjectSpec("circle", "red", (0.2, 0.2, 0.7, 0.7)),)), size)).copy()

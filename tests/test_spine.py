@@ -33,7 +33,8 @@ class Outer:
 def test_from_dict_builds_nested_and_coerces():
     cfg = from_dict(Outer, {"name": "x", "inner": {"width": 3, "kind": "b"}, "sizes": [1, 2], "scale": 2})
     assert cfg == Outer("x", Inner(3, "b"), (1, 2), 2.0)
-    assert to_dict(cfg) == {"name": "x", "inner": {"width": 3, "kind": "b"}, "sizes": [1, 2], "scale": 2.0, "note": None}
+    assert to_dict(cfg) == {"name": "x", "inner": {"width": 3, "kind": "b"}, "sizes": [1, 2], "scale": 2.0,
+                            "note": None}
 
 
 @pytest.mark.parametrize(

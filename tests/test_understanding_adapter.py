@@ -57,7 +57,8 @@ def test_adapter_choice():
     qwen = BackboneConfig(family="qwen2_5_vl", model_id="Qwen/Qwen2.5-VL-3B-Instruct")
     frozen = choose_adapter(qwen)
     assert (frozen.name, frozen.model_args) == ("qwen2_5_vl", "pretrained=Qwen/Qwen2.5-VL-3B-Instruct")
-    llava = BackboneConfig(family="llava_onevision", model_id="llava-hf/llava-onevision-qwen2-0.5b-ov-hf", revision="abc")
+    llava = BackboneConfig(family="llava_onevision", model_id="llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+                           revision="abc")
     assert choose_adapter(llava).model_args == "pretrained=llava-hf/llava-onevision-qwen2-0.5b-ov-hf,revision=abc"
     assert choose_adapter(llava).name == "llava_hf"
     lora = BackboneConfig(family="qwen2_5_vl", model_id="Qwen/Qwen2.5-VL-3B-Instruct", tuning="lora")
@@ -120,7 +121,8 @@ def test_requests_are_answered_through_lmms_eval_arguments(responder):
 
 @pytest.mark.skipif(HAS_LMMS, reason="checks the message shown when lmms-eval is missing")
 def test_missing_lmms_eval_is_a_user_error():
-    card = SimpleNamespace(name="x", model=SimpleNamespace(backbone=BackboneConfig(family="qwen2_5_vl", model_id="a/b")))
+    card = SimpleNamespace(name="x",
+                           model=SimpleNamespace(backbone=BackboneConfig(family="qwen2_5_vl", model_id="a/b")))
     with pytest.raises(UserError, match=r"mqeval\[understanding\]"):
         evaluate_understanding(load_benchmark("mme"), card)
 

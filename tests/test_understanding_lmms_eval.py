@@ -26,7 +26,8 @@ def write_toy_task(folder):
     rows = []
     for i, (colour, rgb) in enumerate([("red", (220, 0, 0)), ("green", (0, 200, 0)), ("blue", (0, 0, 220))]):
         Image.new("RGB", (56, 56), rgb).save(folder / f"{i}.png")
-        rows.append({"id": i, "image": str(folder / f"{i}.png"), "question": f"Is the square {colour}?", "answer": "yes"})
+        rows.append({"id": i, "image": str(folder / f"{i}.png"), "question": f"Is the square {colour}?",
+                     "answer": "yes"})
     (folder / "toy.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     (folder / "utils.py").write_text(textwrap.dedent("""
         from PIL import Image

@@ -30,8 +30,10 @@ EXPLANATION: "{prompt_data['Explanation']}"
     ]
 '''
 
-LEGACY_FILES = {"cultural_common_sense": (1, 400), "spatio-temporal_reasoning": (401, 700), "natural_science": (701, 1000)}
-VERIFIED_FILES = {"cultural_common_sense": (1, 400), "spatio-temporal_reasoning": (401, 640), "natural_science": (641, 1000)}
+LEGACY_FILES = {"cultural_common_sense": (1, 400), "spatio-temporal_reasoning": (401, 700),
+                "natural_science": (701, 1000)}
+VERIFIED_FILES = {"cultural_common_sense": (1, 400), "spatio-temporal_reasoning": (401, 640),
+                  "natural_science": (641, 1000)}
 
 
 def write_standins(folder: Path) -> Path:

@@ -10,7 +10,8 @@ from mqeval.config import load_yaml, to_dict
 from mqeval.reports.published import row_labels
 from mqeval.zoo import card_names, card_paths, load_card
 
-PAPER_CARDS = [n for n in card_names() if n.startswith("metaquery-") and not n.startswith(("metaquery-tiny", "metaquery-smol"))]
+PAPER_CARDS = [n for n in card_names()
+               if n.startswith("metaquery-") and not n.startswith(("metaquery-tiny", "metaquery-smol"))]
 
 # card -> (base, {dotted model path: value}) : what the paper's table says differs.
 ABLATIONS = {
@@ -20,14 +21,18 @@ ABLATIONS = {
     "metaquery-b-q64-mllm-tuning": ("metaquery-b-q64", {"backbone.tuning": "full"}),
     "metaquery-b-q64-e2e": ("metaquery-b-q64", {"backbone.tuning": "full", "decoder.train": True}),
     "metaquery-b-q64-train-dit": ("metaquery-b-q64", {"decoder.train": True}),
-    "metaquery-b-q64-proj-enc-6": ("metaquery-b-q64", {"connector.architecture": "proj-enc", "connector.num_layers": 6}),
+    "metaquery-b-q64-proj-enc-6": ("metaquery-b-q64", {"connector.architecture": "proj-enc",
+                                                       "connector.num_layers": 6}),
     "metaquery-b-q64-proj-enc-24": ("metaquery-b-q64", {"connector.architecture": "proj-enc"}),
     "metaquery-b-q64-enc-proj-6": ("metaquery-b-q64", {"connector.num_layers": 6}),
     "metaquery-l-last-layer": ("metaquery-l", {"condition.mode": "last-layer"}),
-    "metaquery-l": ("metaquery-b", {"backbone.family": "qwen2_5_vl", "backbone.model_id": "Qwen/Qwen2.5-VL-3B-Instruct"}),
-    "metaquery-xl": ("metaquery-b", {"backbone.family": "qwen2_5_vl", "backbone.model_id": "Qwen/Qwen2.5-VL-7B-Instruct"}),
+    "metaquery-l": ("metaquery-b", {"backbone.family": "qwen2_5_vl",
+                                    "backbone.model_id": "Qwen/Qwen2.5-VL-3B-Instruct"}),
+    "metaquery-xl": ("metaquery-b", {"backbone.family": "qwen2_5_vl",
+                                     "backbone.model_id": "Qwen/Qwen2.5-VL-7B-Instruct"}),
 }
-SD15 = {"decoder.family": "sd15", "decoder.model_id": "stable-diffusion-v1-5/stable-diffusion-v1-5", "decoder.prediction_type": "epsilon"}
+SD15 = {"decoder.family": "sd15", "decoder.model_id": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "decoder.prediction_type": "epsilon"}
 for size in ("b", "l", "xl"):
     ABLATIONS[f"metaquery-{size}-sd15"] = (f"metaquery-{size}", SD15)
 
@@ -68,7 +73,8 @@ def test_main_models_match_the_paper_description():
         assert (model.backbone.family, model.backbone.model_id, model.backbone.tuning) == (family, model_id, "frozen")
         assert (model.condition.mode, model.condition.num_queries) == ("metaquery", 256)
         assert (model.connector.architecture, model.connector.num_layers) == ("enc-proj", 24)
-        assert model.decoder.family == "sana" and model.decoder.model_id == "Efficient-Large-Model/Sana_1600M_512px_diffusers"
+        assert (model.decoder.family == "sana"
+                and model.decoder.model_id == "Efficient-Large-Model/Sana_1600M_512px_diffusers")
         assert model.decoder.prediction_type == "flow" and not model.decoder.train
 
 

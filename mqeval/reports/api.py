@@ -47,25 +47,32 @@ def paper_report(
     return reports
 
 
-def runs_report(dirs: Sequence[Path], stats: StatsOptions = StatsOptions(), lookup: BenchmarkLookup = default_lookup) -> list[TableReport]:
+def runs_report(
+    dirs: Sequence[Path], stats: StatsOptions = StatsOptions(), lookup: BenchmarkLookup = default_lookup
+) -> list[TableReport]:
     from mqeval.reports.run_tables import build_runs_report
 
     problems: list[str] = []
     runs = find_runs(dirs, problems)
     if not runs:
-        raise UserError(f"No readable runs (folders with results.json) under {', '.join(map(str, dirs))}. {' '.join(problems)}")
+        raise UserError(f"No readable runs (folders with results.json) under {', '.join(map(str, dirs))}. "
+                        f"{' '.join(problems)}")
     reports = build_runs_report(runs, IntervalCache(lookup, stats))
     reports[-1].notes.extend(problems)
     return reports
 
 
-def compare_report(a: Path, b: Path, stats: StatsOptions = StatsOptions(), lookup: BenchmarkLookup = default_lookup) -> TableReport:
+def compare_report(
+    a: Path, b: Path, stats: StatsOptions = StatsOptions(), lookup: BenchmarkLookup = default_lookup
+) -> TableReport:
     from mqeval.reports.run_tables import build_comparison
 
     return build_comparison(read_run(a), read_run(b), IntervalCache(lookup, stats))
 
 
-def emit(reports: list[TableReport], fmt: str, out: Optional[Path], figures: bool = True, notes: Sequence[str] = ()) -> str:
+def emit(
+    reports: list[TableReport], fmt: str, out: Optional[Path], figures: bool = True, notes: Sequence[str] = ()
+) -> str:
     """Render; with `out`, write it (and the pictures next to it) and return the text as well."""
     if reports:  # report-wide notes go under the first table
         reports[0].notes.extend(n for n in notes if n not in reports[0].notes)

@@ -39,7 +39,8 @@ def _variant_labels(keys: list[CompatKey]) -> dict[CompatKey, str]:
     if len(keys) <= 1:
         return {k: "" for k in keys}
     fields = [f for f in CompatKey.__dataclass_fields__ if len({getattr(k, f) for k in keys}) > 1]
-    names = {"version": "v", "prompt_set": "", "scorer_version": "scorer ", "data_sha256": "data ", "scorer_weights": "weights "}
+    names = {"version": "v", "prompt_set": "", "scorer_version": "scorer ", "data_sha256": "data ",
+             "scorer_weights": "weights "}
     labels = {}
     for key in keys:
         parts = []
@@ -86,7 +87,8 @@ def measure_column(
     variant = _variant_labels(keys)
     if len(keys) > 1:
         reasons = "; ".join(keys[0].describe_difference(k) for k in keys[1:])
-        notes.append(f"{column.title}: measured runs differ ({reasons}); shown in {len(keys)} separate columns, never one.")
+        notes.append(f"{column.title}: measured runs differ ({reasons}); "
+                     f"shown in {len(keys)} separate columns, never one.")
     result = ColumnResult([], defaultdict(dict), [], notes)
     if published is not None:
         name = f"{head} paper"
@@ -208,7 +210,8 @@ def add_paired_columns(result: ColumnResult, column: ColumnSpec, reference: str,
                 f"{fmt(d.high * k, column.decimals, True)}] P={paired.prob_a_better:.2f}"
             )
             for record in result.records:
-                if record.get("row") == label and record.get("variant") == variant and record.get("status") == "measured":
+                if (record.get("row") == label and record.get("variant") == variant
+                        and record.get("status") == "measured"):
                     record.update(paired_reference=reference, paired_difference=d.point * k, paired_low=d.low * k,
                                   paired_high=d.high * k, prob_better_than_reference=paired.prob_a_better)
         note = (f"{column.title} vs {reference}: row minus reference, paired bootstrap over the same samples "

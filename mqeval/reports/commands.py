@@ -1,4 +1,5 @@
-"""CLI commands of mqeval.reports, attached to the main typer app by `register`. Import-light: no torch or pandas here."""
+"""CLI commands of mqeval.reports, attached to the main typer app by `register`.
+Import-light: no torch or pandas here."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,8 +36,12 @@ def _output(reports, fmt: str, out: Optional[Path], figures: bool, notes=()) -> 
 
 
 def report_paper(
-    table: Optional[List[int]] = typer.Option(None, "--table", "-t", help="Paper table number 1-7 (repeatable; default all)."),
-    runs: Optional[List[Path]] = typer.Option(None, "--runs", help=f"Runs folder(s) to read (default ./{DEFAULT_RUNS})."),
+    table: Optional[List[int]] = typer.Option(
+        None, "--table", "-t", help="Paper table number 1-7 (repeatable; default all)."
+    ),
+    runs: Optional[List[Path]] = typer.Option(
+        None, "--runs", help=f"Runs folder(s) to read (default ./{DEFAULT_RUNS})."
+    ),
     fmt: str = FORMAT,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here; pictures go next to it."),
     resamples: int = RESAMPLES,
@@ -83,7 +88,8 @@ def compare(
 
 def register(app: typer.Typer) -> None:
     """Add `report paper`, `report runs` and `compare` to the main app."""
-    report = typer.Typer(help="Tables of the paper and of any runs (pandas; terminal, Markdown, LaTeX, CSV, HTML).", no_args_is_help=True)
+    report = typer.Typer(help="Tables of the paper and of any runs (pandas; terminal, Markdown, LaTeX, CSV, HTML).",
+                         no_args_is_help=True)
     report.command("paper")(report_paper)
     report.command("runs")(report_runs)
     app.add_typer(report, name="report")

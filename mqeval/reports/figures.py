@@ -44,7 +44,8 @@ def ablation_bars(report: TableReport, out_path: Path) -> Optional[Path]:
             highs.append(float(hi) - value)
         ax.bar(xs, values, yerr=[lows, highs], capsize=3, color="#6b8fc7", label="measured (95% CI)")
         if "published" in part:
-            pub = [part[part["row"] == label]["published"].iloc[0] if len(part[part["row"] == label]) else math.nan for label in rows]
+            pub = [part[part["row"] == label]["published"].iloc[0] if len(part[part["row"] == label]) else math.nan
+                   for label in rows]
             ax.scatter(xs, pub, marker="_", s=300, color="black", zorder=3, label="paper")
         ax.set_title(f"{title} {'↑' if up else '↓'}", fontsize=9)
         ax.set_xticks(list(xs))
@@ -161,7 +162,9 @@ def sample_grid(run: Run, out_path: Path, max_prompts: int = 12, cell: int = 96)
     return out_path
 
 
-def write_figures(reports: Sequence[TableReport], out_dir: Path, stem: str, ablation_tables: Sequence[str] = ()) -> None:
+def write_figures(
+    reports: Sequence[TableReport], out_dir: Path, stem: str, ablation_tables: Sequence[str] = ()
+) -> None:
     """Bar charts for the named reports and image grids of every report's runs, grouped by benchmark."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for report in reports:

@@ -66,10 +66,12 @@ class IntervalCache:
             return {}, reason
         metrics = [m for m in run.metrics if isinstance(run.metrics[m], (int, float))]
         try:
-            intervals = bootstrap_ci(run.per_sample(), aggregate, None, self.options.n_resamples, self.options.level, self.options.seed)
+            intervals = bootstrap_ci(run.per_sample(), aggregate, None, self.options.n_resamples, self.options.level,
+                                     self.options.seed)
         except (KeyError, ValueError, TypeError, ZeroDivisionError) as exc:
             return {}, f"no CI: aggregate failed on the per-sample records ({type(exc).__name__}: {exc})"
-        stale = [m for m in metrics if m in intervals and not math.isclose(intervals[m].point, run.metrics[m], rel_tol=1e-6, abs_tol=1e-9)]
+        stale = [m for m in metrics if m in intervals
+                 and not math.isclose(intervals[m].point, run.metrics[m], rel_tol=1e-6, abs_tol=1e-9)]
         note = ""
         if stale:
             note = f"warning: aggregate() of the samples does not reproduce the stored {', '.join(stale)}"

@@ -68,7 +68,10 @@ def _runs_for(cards: list[str], column: ColumnSpec, runs: list[Run], named: froz
         run
         for run in runs
         if run.card in cards
-        and (run.benchmark_name == column.benchmark or (run.variant_of == column.benchmark and run.benchmark_name not in named))
+        and (
+            run.benchmark_name == column.benchmark
+            or (run.variant_of == column.benchmark and run.benchmark_name not in named)
+        )
         and isinstance(run.metrics.get(column.metric), (int, float))
         and (column.decoder is None or run.decoder_family == column.decoder)
     ]
@@ -85,7 +88,8 @@ def _assemble(title, name, index, first: dict[str, dict[str, str]], results: lis
             columns[col] = result.cells[col]
         records += result.records
         all_notes += [n for n in result.notes if n not in all_notes]
-    frame = pd.DataFrame({col: [cells.get(label, "") for label in index] for col, cells in columns.items()}, index=index)
+    frame = pd.DataFrame({col: [cells.get(label, "") for label in index] for col, cells in columns.items()},
+                         index=index)
     frame.index.name = "row"
     data = pd.DataFrame.from_records(records)
     return TableReport(title, frame, data, all_notes, name, runs=list(shown.values()))

@@ -13,7 +13,8 @@ FORMATS = ("terminal", "markdown", "latex", "csv", "html")
 def _rows(report: TableReport) -> tuple[list[str], list[list[str]]]:
     frame = report.frame
     header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
-    body = [[str(index)] + ["" if v is None else str(v) for v in row] for index, row in zip(frame.index, frame.itertuples(index=False))]
+    body = [[str(index)] + ["" if v is None else str(v) for v in row]
+            for index, row in zip(frame.index, frame.itertuples(index=False))]
     return header, body
 
 
@@ -87,7 +88,8 @@ def render_latex(reports: Sequence[TableReport]) -> str:
         parts += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in body]
         parts.append(r"\hline")
         parts.append(r"\end{tabular}")
-        parts.append(r"\caption{" + latex_escape(report.title) + "".join(" " + latex_escape(n) for n in report.notes) + "}")
+        caption_notes = "".join(" " + latex_escape(n) for n in report.notes)
+        parts.append(r"\caption{" + latex_escape(report.title) + caption_notes + "}")
         parts.append(r"\end{table}")
         parts.append("")
     return "\n".join(parts)

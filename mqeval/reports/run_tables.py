@@ -45,12 +45,14 @@ def build_runs_report(runs: list[Run], cache: IntervalCache) -> list[TableReport
                     "benchmark_version": key.version,
                     "prompt_set": key.prompt_set, "scorer": f"{key.scorer} {key.scorer_version}".strip(), "metric": m,
                     "higher_is_better": hib.get(m, True), "value": value,
-                    "ci_low": ci.low if ci else None, "ci_high": ci.high if ci else None, "num_samples": len(run.samples),
+                    "ci_low": ci.low if ci else None, "ci_high": ci.high if ci else None,
+                    "num_samples": len(run.samples),
                 })
             display[run.run_id] = line
         same_benchmark = [k for k in keys if k.benchmark == key.benchmark and k != key]
         for other in same_benchmark:
-            notes.append(f"Not in one table with the {key.benchmark} runs of [{other.short()}]: {key.describe_difference(other)}.")
+            notes.append(f"Not in one table with the {key.benchmark} runs of [{other.short()}]: "
+                         f"{key.describe_difference(other)}.")
         frame = pd.DataFrame.from_dict(display, orient="index")
         frame.index.name = "run"
         reports.append(TableReport(f"Runs: {key.short()}", frame, pd.DataFrame.from_records(records), notes,
@@ -63,18 +65,21 @@ def build_comparison(a: Run, b: Run, cache: IntervalCache) -> TableReport:
     import pandas as pd
 
     if a.compat_key != b.compat_key:
-        raise PairingError(f"Runs {a.run_id} and {b.run_id} are not the same evaluation: {a.compat_key.describe_difference(b.compat_key)}")
+        raise PairingError(f"Runs {a.run_id} and {b.run_id} are not the same evaluation: "
+                           f"{a.compat_key.describe_difference(b.compat_key)}")
     if a.samples and b.samples:
         check_pairable(a.samples, b.samples)
     elif a.samples or b.samples:
         raise PairingError("Only one of the two runs has per-sample records: it cannot be paired")
     aggregate, why = resolve_aggregate(a, cache.lookup)
-    metrics = [m for m, v in a.metrics.items() if isinstance(v, (int, float)) and isinstance(b.metrics.get(m), (int, float))]
+    metrics = [m for m, v in a.metrics.items()
+               if isinstance(v, (int, float)) and isinstance(b.metrics.get(m), (int, float))]
     hib = {m: a.higher_is_better.get(m, True) for m in metrics}
     opts = cache.options
     paired = {}
     if aggregate is not None and opts.enabled:
-        paired = paired_bootstrap(a.per_sample(), b.per_sample(), aggregate, hib, metrics, opts.n_resamples, opts.level, opts.seed)
+        paired = paired_bootstrap(a.per_sample(), b.per_sample(), aggregate, hib, metrics, opts.n_resamples, opts.level,
+                                  opts.seed)
     display, records = {}, []
     for m in metrics:
         line = {"A": _fmt(a.metrics[m]), "B": _fmt(b.metrics[m]), "A - B": f"{a.metrics[m] - b.metrics[m]:+.4g}"}
@@ -84,7 +89,8 @@ def build_comparison(a: Run, b: Run, cache: IntervalCache) -> TableReport:
             p = paired[m]
             line["95% CI of A - B"] = f"[{p.difference.low:+.4g}, {p.difference.high:+.4g}]"
             line["P(A better)"] = f"{p.prob_a_better:.3f}"
-            line["verdict"] = ("A better" if p.difference.point * (1 if p.higher_is_better else -1) > 0 else "B better") if p.significant else "no clear difference"
+            a_better = p.difference.point * (1 if p.higher_is_better else -1) > 0
+            line["verdict"] = ("A better" if a_better else "B better") if p.significant else "no clear difference"
             record.update(ci_low=p.difference.low, ci_high=p.difference.high, prob_a_better=p.prob_a_better)
         else:
             line["95% CI of A - B"], line["P(A better)"], line["verdict"] = "no CI", "", ""
@@ -102,4 +108,5 @@ def build_comparison(a: Run, b: Run, cache: IntervalCache) -> TableReport:
                      "P(A better) counts ties as one half; a verdict needs the CI to exclude 0.")
     elif why:
         notes.append(why)
-    return TableReport(f"Compare {a.run_id} vs {b.run_id}", frame, pd.DataFrame.from_records(records), notes, "compare", runs=[a, b])
+    return TableReport(f"Compare {a.run_id} vs {b.run_id}", frame, pd.DataFrame.from_records(records), notes, "compare",
+                       runs=[a, b])

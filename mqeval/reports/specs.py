@@ -88,9 +88,9 @@ SHAPES_KNOWLEDGE_COLUMNS = (
 )
 
 SMALL_SCALE_NOTE = (
-    "Small-scale twin: metaquery-smol models (frozen SmolLM2-135M, 32 px pixel decoder trained from scratch) trained on "
-    "the synthetic `shapes` world and scored on it. NOT the paper's setting: compare rows with each other, never with "
-    "the published numbers. A row's twin is the card named here or a card tagged small-scale-of:<table>/<row>."
+    "Small-scale twin: metaquery-smol models (frozen SmolLM2-135M, 32 px pixel decoder trained from scratch) trained "
+    "on the synthetic `shapes` world and scored on it. NOT the paper's setting: compare rows with each other, never "
+    "with the published numbers. A row's twin is the card named here or a card tagged small-scale-of:<table>/<row>."
 )
 
 TABLES: tuple[TableSpec, ...] = (
@@ -101,8 +101,12 @@ TABLES: tuple[TableSpec, ...] = (
         (MJHQ, _geneval(), DPG),
         rows=(
             RowSpec("llm_last_layer_embedding", (("method", "llm_last_layer_embedding"),), "LLM last layer embedding*"),
-            RowSpec("learnable_queries_64", (("method", "learnable_queries"), ("num_tokens", "64")), "Learnable queries"),
-            RowSpec("learnable_queries_512", (("method", "learnable_queries"), ("num_tokens", "512")), "Learnable queries"),
+            RowSpec(
+                "learnable_queries_64", (("method", "learnable_queries"), ("num_tokens", "64")), "Learnable queries"
+            ),
+            RowSpec(
+                "learnable_queries_512", (("method", "learnable_queries"), ("num_tokens", "512")), "Learnable queries"
+            ),
         ),
         info_columns=("num_tokens",),
         reference_row="learnable_queries_64",
@@ -175,7 +179,9 @@ TABLES: tuple[TableSpec, ...] = (
             ColumnSpec("mm_vet", "MM-Vet", "mm-vet", "score", True, decimals=1),
             ColumnSpec("coco_fid", "COCO FID", "coco-30k-fid", "fid", False, decoder="sd15"),
             ColumnSpec("mjhq_fid", "MJHQ FID", "mjhq-30k-fid", "fid", False, decoder="sana"),
-            ColumnSpec("geneval", "GenEval", "geneval", "overall", True, decoder="sana", prompt_set="flag:geneval_rewritten"),
+            ColumnSpec(
+                "geneval", "GenEval", "geneval", "overall", True, decoder="sana", prompt_set="flag:geneval_rewritten"
+            ),
             ColumnSpec("dpg_bench", "DPG-Bench", "dpg-bench", "dpg_score", True, decoder="sana"),
         ),
         info_columns=("base_llm",),
@@ -198,7 +204,9 @@ TABLES: tuple[TableSpec, ...] = (
                                 ("physics", "physics"), ("chemistry", "chemistry"), ("overall", "overall")]
         ),
         info_columns=("group",),
-        notes=("WISE legacy protocol (GPT-4o judge, 0.7/0.2/0.1 WiScore); judge versions drift: see the scorer field.",),
+        notes=(
+            "WISE legacy protocol (GPT-4o judge, 0.7/0.2/0.1 WiScore); judge versions drift: see the scorer field.",
+        ),
     ),
     TableSpec(
         6,
@@ -221,7 +229,11 @@ TABLES: tuple[TableSpec, ...] = (
             ColumnSpec("commonsenset2i", "CommonsenseT2I", "commonsense-t2i-negative", "score", True),
         ),
         rows=(
-            RowSpec("ours_l_last_layer_embedding", (("method", "ours_l_last_layer_embedding"),), "Ours-L w/ last layer embed*"),
+            RowSpec(
+                "ours_l_last_layer_embedding",
+                (("method", "ours_l_last_layer_embedding"),),
+                "Ours-L w/ last layer embed*",
+            ),
             RowSpec("ours_l_metaquery", (("method", "ours_l_metaquery"),), "Ours-L w/ MetaQuery"),
         ),
         reference_row="ours_l_metaquery",

@@ -74,7 +74,9 @@ def _resamples(units: list[list[int]], n_resamples: int, seed: int) -> list[list
     return [[i for u in row for i in units[u]] for row in picks]
 
 
-def _metric_matrix(records: Sequence[dict], resamples: list[list[int]], aggregate: Aggregate, metrics: Sequence[str]) -> np.ndarray:
+def _metric_matrix(
+    records: Sequence[dict], resamples: list[list[int]], aggregate: Aggregate, metrics: Sequence[str]
+) -> np.ndarray:
     """Metrics of each resample; NaN where a resample lacks a metric (e.g. a GenEval task drawn zero times)."""
     out = np.empty((len(resamples), len(metrics)))
     for i, idx in enumerate(resamples):
@@ -152,7 +154,8 @@ def paired_bootstrap(
     metrics = [m for m in (metrics or point_a) if m in point_a and m in point_b]
     resamples = _resamples(resampling_units(rec_a), n_resamples, seed)
     diff = np.round(
-        _metric_matrix(rec_a, resamples, aggregate, metrics) - _metric_matrix(rec_b, resamples, aggregate, metrics), _DECIMALS
+        _metric_matrix(rec_a, resamples, aggregate, metrics) - _metric_matrix(rec_b, resamples, aggregate, metrics),
+        _DECIMALS,
     )
     out = {}
     for k, m in enumerate(metrics):

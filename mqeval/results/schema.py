@@ -128,5 +128,6 @@ class RunRecord:
             raise SchemaVersionError(f"schema_version {self.schema_version} (this mqeval writes {SCHEMA_VERSION})")
         if set(self.metrics) != set(self.higher_is_better):
             raise ConfigError(
-                f"metrics and higher_is_better name different keys: {sorted(set(self.metrics) ^ set(self.higher_is_better))}"
+                "metrics and higher_is_better name different keys: "
+                f"{sorted(set(self.metrics) ^ set(self.higher_is_better))}"
             )

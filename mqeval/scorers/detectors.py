@@ -145,7 +145,8 @@ def mmdet_config_path(package_dir: Path) -> Path:
         config = root / "mask2former" / f"{MMDET_MODEL}.py"
         if config.is_file():
             return config
-    raise ConfigError(f"mmdet config {MMDET_MODEL}.py not found near {package_dir}: install mmdetection 2.x from source")
+    raise ConfigError(f"mmdet config {MMDET_MODEL}.py not found near {package_dir}: "
+                      "install mmdetection 2.x from source")
 
 
 class MMDetMask2FormerDetector:

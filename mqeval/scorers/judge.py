@@ -55,7 +55,8 @@ class JudgeSettings:
     workers: int = 8
 
     @classmethod
-    def from_score_options(cls, options: Any, default_model: str = DEFAULT_JUDGE_MODEL, **overrides: Any) -> "JudgeSettings":
+    def from_score_options(cls, options: Any, default_model: str = DEFAULT_JUDGE_MODEL,
+                           **overrides: Any) -> "JudgeSettings":
         """Settings from a ScoreOptions (judge_base_url, judge_model, judge_api_key_env, cache_dir)."""
         cache_root = getattr(options, "cache_dir", None)
         values: dict[str, Any] = dict(

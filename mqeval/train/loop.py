@@ -134,7 +134,6 @@ class Trainer:
     # --- setup ------------------------------------------------------------------------------------------------
     def _load_model(self):
         from mqeval.model.loading import load_model
-        from mqeval.zoo import load_card
 
         card = self.card or _card(self.config.model)
         self.card = card

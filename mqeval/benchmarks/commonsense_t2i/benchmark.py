@@ -141,7 +141,8 @@ class CommonsenseT2IBenchmark(Benchmark):
                 not_jpeg += image[:3] != JPEG_MAGIC
                 for template, text in ((ask1, ask1.render(description1=d1)), (ask2, ask2.render(description2=d2))):
                     requests.append(JudgeRequest(text=text, image=image, max_tokens=self.options.judge_max_tokens,
-                                                 detail=self.options.judge_detail, instruction_version=template.version))
+                                                 detail=self.options.judge_detail,
+                                                 instruction_version=template.version))
                 slots.append((position, j))
         replies = client.ask_many(requests)
         per_sample = [

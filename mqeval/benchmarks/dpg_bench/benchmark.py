@@ -42,7 +42,8 @@ def build_grid(images: list[Any], tile_size: int, grid: int) -> Any:
 def crop_tiles(grid_image: Any, tile_size: int, count: int) -> list[Any]:
     """Row-major tiles, as the reference scorer crops them."""
     boxes = [(0, 0, 1, 1), (1, 0, 2, 1), (0, 1, 1, 2), (1, 1, 2, 2)][:count]
-    return [grid_image.crop((x0 * tile_size, y0 * tile_size, x1 * tile_size, y1 * tile_size)) for x0, y0, x1, y1 in boxes]
+    return [grid_image.crop((x0 * tile_size, y0 * tile_size, x1 * tile_size, y1 * tile_size))
+            for x0, y0, x1, y1 in boxes]
 
 
 class DPGBenchmark(Benchmark):

@@ -69,7 +69,8 @@ class MissingParentError(KeyError):
     pass
 
 
-def gate(raw: dict[int, float], qids: list[int], parents: dict[int, list[int]], official: bool = True) -> dict[int, float]:
+def gate(raw: dict[int, float], qids: list[int], parents: dict[int, list[int]],
+         official: bool = True) -> dict[int, float]:
     """Gated scores (see the module docstring). Official: a parent missing from the item raises."""
     scores = dict(raw)
     for qid in qids:

@@ -27,7 +27,11 @@ COUNTS = (2, 3, 4)
 
 
 def single_object(shape: str) -> Metadata:
-    return {"tag": "single_object", "include": [{"class": shape, "count": 1}], "prompt": f"a photo of {noun_phrase(shape)}"}
+    return {
+        "tag": "single_object",
+        "include": [{"class": shape, "count": 1}],
+        "prompt": f"a photo of {noun_phrase(shape)}",
+    }
 
 
 def two_object(first: str, second: str) -> Metadata:

@@ -48,7 +48,8 @@ def require_lmms_eval():
         from lmms_eval import evaluator
     except ImportError:
         raise UserError(
-            f"Understanding benchmarks need lmms-eval: pip install 'mqeval[understanding]' (lmms-eval=={LMMS_EVAL_VERSION})"
+            "Understanding benchmarks need lmms-eval: pip install 'mqeval[understanding]' "
+            f"(lmms-eval=={LMMS_EVAL_VERSION})"
         ) from None
     return evaluator
 

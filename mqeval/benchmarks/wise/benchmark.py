@@ -23,7 +23,8 @@ from mqeval.scorers.judge_instructions import InstructionTemplate, message_texts
 @dataclass(frozen=True)
 class WiseOptions:
     protocol: Literal["legacy", "verified"] = "legacy"
-    prompt_set: Literal["original", "rewrite", "verified"] = "original"  # data keys <stem>, <stem>_rewrite, <stem>_verified
+    # data keys <stem>, <stem>_rewrite, <stem>_verified
+    prompt_set: Literal["original", "rewrite", "verified"] = "original"
     judge_model: str = "gpt-4o-2024-05-13"  # used when --judge-model is not given
     judge_max_tokens: int = 2000
     parse_attempts: int = 3  # the official scripts ask again (up to 3 times) when the answer cannot be parsed
@@ -92,7 +93,8 @@ class WiseBenchmark(Benchmark):
         texts = message_texts(path.read_text(encoding="utf-8"), self.options.instructions_function, str(path))
         if len(texts) != 2:
             raise DataIntegrityError(f"{path}: expected a system text and a user text, found {len(texts)} texts")
-        template = InstructionTemplate(user=texts[1], system=texts[0], version=source_version(path, f"wise-{self.options.protocol}"))
+        template = InstructionTemplate(user=texts[1], system=texts[0],
+                                       version=source_version(path, f"wise-{self.options.protocol}"))
         if sorted(template.fields) != ["Explanation", "Prompt"]:
             raise DataIntegrityError(f"{path}: instruction fields {template.fields}, expected Prompt and Explanation")
         return template
@@ -161,15 +163,18 @@ class WiseBenchmark(Benchmark):
                 name=f"wise-{self.options.protocol}-judge",
                 version=template.version,
                 weights=settings.model,
-                notes=(f"judge endpoint {settings.base_url}", f"category weights {protocol.WEIGHTS[self.options.protocol]}"),
+                notes=(f"judge endpoint {settings.base_url}",
+                       f"category weights {protocol.WEIGHTS[self.options.protocol]}"),
             ),
             warnings=self._warnings(per_sample),
         )
 
     def _warnings(self, per_sample: list[dict[str, Any]]) -> list[str]:
         out = []
-        for status, what in (("missing_image", "images are missing"), ("unparseable", "judge answers could not be "
-                             f"parsed after {self.options.parse_attempts} attempts"), ("judge_failed", "judge requests failed")):
+        for status, what in (("missing_image", "images are missing"),
+                             ("unparseable", "judge answers could not be "
+                                             f"parsed after {self.options.parse_attempts} attempts"),
+                             ("judge_failed", "judge requests failed")):
             ids = [r["prompt_id"] for r in per_sample if r["status"] == status]
             if ids:
                 out.append(f"{len(ids)} {what} (prompt_ids {ids[:20]}{' ...' if len(ids) > 20 else ''}); "
