@@ -8,10 +8,10 @@ export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 python -c "from mqeval.model.smollm2 import materialize_smollm2; print(materialize_smollm2())"
 mkdir -p runs/train
 pids=()
-stages=("" .stage2 .stage3 .stage4 .stage5 .stage6)
+stages=("" .stage2 .stage3 .stage4 .stage5 .stage6 .stage7)
 for name in metaquery-smol metaquery-smol-last-layer; do
   # stage 1 (queries frozen and memoised), stage 2 from its last checkpoint (queries trained), stage 3 from
-  # stage 2's (queries frozen again, more steps), stages 4 to 6 (queries trained again, in stage 6 at 10x the lr);
+  # stage 2's (queries frozen again, more steps), stages 4 to 7 (queries trained again, in 6 and 7 at 10x the lr);
   # each stage starts from the last checkpoint of the one before, and the export after the last one replaces the
   # shipped weights
   ( for stage in "${stages[@]}"; do
