@@ -274,9 +274,8 @@ def score(
     from mqeval.errors import DataIntegrityError
     from mqeval.generation.manifest import MANIFEST_NAME, read_manifest
     from mqeval.generation.runner import IMAGES_DIRNAME
-    from mqeval.runner import (
-        model_record, record_run, resolve_card, score_images, select_samples, settings_from_manifest, warn,
-    )
+    from mqeval.runner import model_record, record_run, score_images, select_samples, settings_from_manifest, warn
+    from mqeval.zoo import resolve_card
 
     bench = load_benchmark(benchmark)
     images = Path(images)

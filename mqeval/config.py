@@ -5,7 +5,7 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -38,6 +38,24 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
         else:
             out[key] = value
     return out
+
+
+K = TypeVar("K")
+
+
+def merge_over_base(key: K, load: Callable[[K], dict[str, Any]], locate_base: Callable[[K, str], K], what: str,
+                    seen: tuple = ()) -> dict[str, Any]:
+    """`load(key)` deep-merged over the chain of configs its `base` entries name (`locate_base(key, base)` finds
+    each one), so a config lists only what differs from its base. Loops and non-string bases are ConfigErrors."""
+    if key in seen:
+        raise ConfigError(f"{what} inheritance loops through {' -> '.join(map(str, seen + (key,)))}")
+    raw = load(key)
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"{key}: `base` must name another {what}, found {base!r}")
+    return deep_merge(merge_over_base(locate_base(key, base), load, locate_base, what, seen + (key,)), raw)
 
 
 def from_dict(cls: type[T], data: Any, where: str = "") -> T:

@@ -23,7 +23,7 @@ from mqeval.results.schema import (
     SCHEMA_VERSION, BenchmarkRecord, EnvironmentRecord, ModelRecord, RunRecord, ScorerRecord,
 )
 from mqeval.results.store import new_run_id, sample_rows, utc_now, write_run
-from mqeval.zoo import ModelCard, load_card
+from mqeval.zoo import ModelCard, resolve_card
 
 RUNS_DIR = Path("runs")
 
@@ -97,14 +97,6 @@ def select_samples(benchmark: Benchmark, limit: Optional[int], data_dir: Optiona
         raise ConfigError(f"--limit must be at least 1, got {limit}")
     samples = benchmark.samples(Path(data_dir) if data_dir else None)
     return (samples[:limit] if limit is not None else samples), len(samples)
-
-
-def resolve_card(name_or_path: str) -> ModelCard:
-    """A zoo card name, or the path of a card file (its `base:` cards are looked up beside it)."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return load_card(path.stem, zoo_dir=path.parent)
-    return load_card(name_or_path)
 
 
 def plan_run(

@@ -12,7 +12,7 @@ from mqeval.errors import DataIntegrityError, MissingCheckpointError, UnknownNam
 from mqeval.fileio import atomic_open, sha256_bytes, verify_sha256
 from mqeval.registry import Registry
 from mqeval.seeding import derive_seed
-from mqeval.zoo import load_card
+from mqeval.zoo import load_card, resolve_card
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,12 @@ def test_card_inheritance_and_missing_checkpoint(tmp_path: Path):
     _write(tmp_path / "loop.yaml", "base: loop\n")
     with pytest.raises(ConfigError, match="loops"):
         load_card("loop", tmp_path)
+    # A card file given by path (what `mqeval run --model` and a train config's `model` accept), .yml included:
+    # named by its stem, its base looked up beside it
+    _write(tmp_path / "my-variant.yml", "base: base-card\nmodel:\n  condition: {num_queries: 8}\n")
+    variant = resolve_card(str(tmp_path / "my-variant.yml"))
+    assert variant.name == "my-variant" and variant.model.condition.num_queries == 8
+    assert variant.description == "base" and variant.model.backbone.model_id == "some/lm"
 
 
 def test_atomic_writes_follow_the_umask(tmp_path: Path):

@@ -102,31 +102,20 @@ class TrainConfig:
     eval_batches: int = 2
 
 
-def _raw_train_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    """The config's mapping, deep-merged over its `base` (a path relative to this file) when it names one, so a
-    follow-up stage lists only what it changes."""
-    from mqeval.config import deep_merge
+def _base_path(path: Path, base: str) -> Path:
+    """A train config's `base` is a path relative to the config that names it."""
     from mqeval.errors import ConfigError
 
-    if path.resolve() in seen:
-        chain = " -> ".join(str(p) for p in seen + (path.resolve(),))
-        raise ConfigError(f"train config inheritance loops: {chain}")
-    raw = load_yaml(path)
-    base = raw.pop("base", None)
-    if base is None:
-        return raw
-    if not isinstance(base, str):
-        raise ConfigError(f"{path}: `base` must be a path to another train config, found {base!r}")
-    base_path = path.parent / base
+    base_path = (path.parent / base).resolve()
     if not base_path.is_file():
         raise ConfigError(f"{path}: base config {base!r} not found (looked for {base_path})")
-    return deep_merge(_raw_train_config(base_path, seen + (path.resolve(),)), raw)
+    return base_path
 
 
 def load_train_config(path: str | Path, overrides: Optional[dict] = None) -> TrainConfig:
-    from mqeval.config import deep_merge
+    from mqeval.config import deep_merge, merge_over_base
 
-    raw = _raw_train_config(Path(path))
+    raw = merge_over_base(Path(path).resolve(), load_yaml, _base_path, "train config")
     if overrides:
         raw = deep_merge(raw, overrides)
     return from_dict(TrainConfig, raw, str(path))

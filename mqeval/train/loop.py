@@ -134,8 +134,9 @@ class Trainer:
     # --- setup ------------------------------------------------------------------------------------------------
     def _load_model(self):
         from mqeval.model.loading import load_model
+        from mqeval.zoo import resolve_card
 
-        card = self.card or _card(self.config.model)
+        card = self.card or resolve_card(self.config.model)
         self.card = card
         # Training starts from seeded random trainable parts unless init_checkpoint names a folder (never silently
         # from the card's shipped weights, so `mqeval train` reproduces them from scratch).
@@ -317,26 +318,6 @@ class _null:
 
     def __exit__(self, *exc):
         return False
-
-
-def _card(name_or_path: str):
-    from mqeval.config import load_yaml
-    from mqeval.zoo import ModelCard, load_card
-
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        from mqeval.config import from_dict
-
-        raw = load_yaml(path)
-        if "base" in raw:
-            from mqeval.config import deep_merge
-            from mqeval.zoo import _raw_card
-
-            raw = deep_merge(_raw_card(raw.pop("base"), path.parent), raw)
-        raw.setdefault("name", path.stem)
-        raw.setdefault("description", "")
-        return from_dict(ModelCard, raw, str(path))
-    return load_card(name_or_path)
 
 
 def train(config: TrainConfig, resume: bool = True, max_steps: Optional[int] = None, progress: bool = True,
