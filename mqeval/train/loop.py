@@ -96,18 +96,21 @@ class Trainer:
 
         self.config = config
         self.output_dir = Path(config.output_dir)
+        self.card = card
+        # Built before the process group exists: transformers' save_pretrained writes weights only on rank 0 of
+        # an initialised group, which would leave a half-built tiny test model in the other processes' cache.
+        self.model = model if model is not None else self._load_model()
         trackers = [t for t in config.trackers if t != "wandb" or _has("wandb")]
         if "tensorboard" in trackers and not _has("tensorboard"):
             trackers.remove("tensorboard")
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum,
             log_with=trackers or None, project_dir=str(self.output_dir),
+            cpu=not torch.cuda.is_available(),  # under torchrun on CPU: join a gloo group (else each runs alone)
         )
         from mqeval.train import parallel
 
         parallel.configure(self.accelerator, config)
-        self.card = card
-        self.model = model if model is not None else self._load_model()
         for name, param in self.model.named_parameters():
             if any(name.startswith(prefix) for prefix in config.freeze):
                 param.requires_grad_(False)
@@ -129,7 +132,8 @@ class Trainer:
             self.connector_init_stats = standardize_on_training_captions(
                 self.model, self.dataset, config.data.images_per_caption, config.connector_init_prompts)
         world = self.accelerator.num_processes
-        self.per_process = config.batch_size * config.grad_accum
+        self.micro_batch = config.micro_batch_size(world)
+        self.per_process = self.micro_batch * config.grad_accum
         self.sampler = StepSampler(len(self.dataset), self.per_process * world, config.seed,
                                    group_size=max(1, config.data.images_per_caption))
         self.optimizer = build_optimizer(self.model, config.optim)
@@ -201,7 +205,7 @@ class Trainer:
         torch = self._torch
         indices = self.sampler.indices(step + self.data_offset)
         first = self.accelerator.process_index * self.per_process
-        bs = self.config.batch_size
+        bs = self.micro_batch
         for micro in range(self.config.grad_accum):
             positions = range(first + micro * bs, first + (micro + 1) * bs)
             seeds = [example_seed(self.config.seed, step, position) for position in positions]
@@ -249,7 +253,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         times.optimizer = clock.now() - mark
-        images_per_step = self.config.batch_size * self.config.grad_accum * acc.num_processes
+        images_per_step = self.per_process * acc.num_processes
         return loss_value, gnorm, spike, Throughput(images_per_step, int(totals[1]), times)
 
     # --- evaluation: does the caption matter? ------------------------------------------------------------------
@@ -259,7 +263,7 @@ class Trainer:
 
         torch = self._torch
         n = len(self.dataset)
-        count = self.config.batch_size * self.config.eval_batches
+        count = self.micro_batch * self.config.eval_batches
         indices = list(range(n - count, n))
         examples = load_examples(self.dataset, indices, self.config.data, seeds=indices)
         prompts = [ex.caption for ex in examples]
@@ -273,9 +277,9 @@ class Trainer:
         with torch.no_grad():
             for name, captions in (("eval_loss_true", prompts), ("eval_loss_shuffled", shuffled)):
                 losses = []
-                for start in range(0, count, self.config.batch_size):
+                for start in range(0, count, self.micro_batch):
                     gen = torch.Generator().manual_seed(start)
-                    sl = slice(start, start + self.config.batch_size)
+                    sl = slice(start, start + self.micro_batch)
                     out = self.model(captions[sl], images[sl].to(self.accelerator.device), None, generator=gen,
                                      cfg_dropout=False)
                     losses.append(float(out.loss))

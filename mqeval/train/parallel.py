@@ -46,7 +46,7 @@ def configure(accelerator, config) -> None:
             raise ConfigError(f"DeepSpeed ZeRO stage {stage} is not supported by `mqeval train` (ZeRO-1/2 are; "
                               "for sharded parameters use FSDP)")
         if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
-            ds["train_micro_batch_size_per_gpu"] = config.batch_size
+            ds["train_micro_batch_size_per_gpu"] = config.micro_batch_size(accelerator.num_processes)
         clip = ds.get("gradient_clipping", "auto")
         if clip == "auto":
             ds["gradient_clipping"] = config.optim.grad_clip
