@@ -56,9 +56,10 @@ def register(app: typer.Typer) -> None:
         if num_processes > 1 and not in_distributed_launch():
             relaunch(_worker_args(config, output_dir, max_steps, resume, num_processes), num_processes, "training")
         else:
-            from mqeval.train.loop import train
+            from mqeval.train.loop import end_processes, train
 
             result = train(cfg, resume=resume)
+            end_processes()
             if main:
                 typer.echo(f"trained to step {result.final_step} in {cfg.output_dir}"
                            + (f"; skipped {len(result.skipped_steps)} spike step(s)" if result.skipped_steps else ""))

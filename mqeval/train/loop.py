@@ -340,7 +340,8 @@ class Trainer:
                 self.save()
                 last_good = self.step
         bar.close()
-        acc.end_training()
+        for tracker in acc.trackers:  # not acc.end_training(): that also ends the process group (end_processes)
+            tracker.finish()
         result.final_step = self.step
         return result
 
@@ -354,6 +355,13 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def end_processes() -> None:
+    """Leave the process group (if any) once a command has finished all its training in this process."""
+    from accelerate import PartialState
+
+    PartialState().destroy_process_group()
 
 
 def train(config: TrainConfig, resume: bool = True, max_steps: Optional[int] = None, progress: bool = True,
