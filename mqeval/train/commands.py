@@ -52,6 +52,12 @@ def register(app: typer.Typer) -> None:
         if max_steps is not None:
             overrides["max_steps"] = max_steps
         cfg = load_train_config(config, overrides)  # a bad config fails here, once, before any process starts
+        if resume:  # so does a checkpoint that cannot be resumed (old format, pickles), before anything is read
+            from mqeval.train.checkpoint import check_checkpoint, latest_checkpoint
+
+            latest = latest_checkpoint(Path(cfg.output_dir))
+            if latest is not None:
+                check_checkpoint(latest)
         main = os.environ.get("RANK", "0") == "0"
         if num_processes > 1 and not in_distributed_launch():
             relaunch(_worker_args(config, output_dir, max_steps, resume, num_processes), num_processes, "training")
