@@ -43,33 +43,52 @@ def test_accumulating_two_micro_batches_equals_one_batch_of_twice_the_size(tmp_p
     assert any((whole[n] - initial[n]).abs().max() > 1e-4 for n in whole)
 
 
-@pytest.mark.slow
-def test_two_gloo_processes_train_the_one_process_model_and_resume_exactly(tmp_path):
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The reference: one process, the same global batch of 8."""
+    return trained(tiny_train_config(tmp_path_factory.mktemp("one"), global_batch_size=8))
+
+
+def launch_two(out: Path, mode: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
-           str(tmp_path / "two")]
+           str(out), mode]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "rank=0 world=2" in run.stdout and "rank=1 world=2" in run.stdout
 
-    full = tmp_path / "two" / "full"
-    rank0, rank1 = load_file(str(full / "rank-0.safetensors")), load_file(str(full / "rank-1.safetensors"))
-    assert rank0.keys() == rank1.keys() and all(torch.equal(rank0[n], rank1[n]) for n in rank0)  # one model
 
-    one, one_losses = trained(tiny_train_config(tmp_path / "one", global_batch_size=8))
+def read_losses(path: Path) -> dict[int, float]:
+    return {int(k): v for k, v in json.loads(path.read_text()).items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["ddp", "fsdp-on-cpu"])
+def test_two_gloo_processes_train_the_one_process_model_and_resume_exactly(tmp_path, one_process, mode):
+    launch_two(tmp_path, mode)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    rank0 = load_file(str(full / "rank-0.safetensors"))
+    if mode == "ddp":  # each process holds a whole copy: they must be one model
+        rank1 = load_file(str(full / "rank-1.safetensors"))
+        assert rank0.keys() == rank1.keys() and all(torch.equal(rank0[n], rank1[n]) for n in rank0)
+    else:  # one sharded copy; rank 0 holds the gathered weights
+        assert not (full / "rank-1.safetensors").exists()
+
+    one, one_losses = one_process
     assert_same_weights(rank0, one)  # the same model as one process with the same global batch
-    two_losses = {int(k): v for k, v in json.loads((full / "rank-0.json").read_text()).items()}
+    two_losses = read_losses(full / "rank-0.json")
     assert two_losses.keys() == one_losses.keys() == set(range(STEPS))
     for step, loss in one_losses.items():
         assert two_losses[step] == pytest.approx(loss, rel=1e-5)
 
-    cut = tmp_path / "two" / "cut"  # interrupted after 2 steps, resumed by 2 new processes
-    resumed = {int(k): v for k, v in json.loads((cut / "rank-0.json").read_text()).items()}
+    # interrupted after 2 steps and resumed by 2 new processes: the same loss curve and weights
+    resumed = read_losses(cut / "rank-0.json")
     assert resumed.keys() == two_losses.keys()
     for step, loss in two_losses.items():
         assert resumed[step] == pytest.approx(loss, rel=1e-6, abs=1e-8), step
-    for rank in (0, 1):
-        assert_same_weights(load_file(str(cut / f"rank-{rank}.safetensors")), rank0)
-    assert sorted(p.name for p in (cut / "checkpoints" / "step-0000002").iterdir()) == [
-        "config.json", "model.safetensors", "optimizer.safetensors", "rng-rank-0.safetensors",
-        "rng-rank-1.safetensors", "state.json"]
+    assert_same_weights(load_file(str(cut / "rank-0.safetensors")), rank0)
+    optimizer = (["optimizer.safetensors"] if mode == "ddp"
+                 else ["optimizer-rank-0.safetensors", "optimizer-rank-1.safetensors"])
+    assert sorted(p.name for p in (cut / "checkpoints" / "step-0000002").iterdir()) == sorted(
+        ["config.json", "model.safetensors", *optimizer, "rng-rank-0.safetensors", "rng-rank-1.safetensors",
+         "state.json"])

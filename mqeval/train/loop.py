@@ -118,7 +118,8 @@ class Trainer:
             for module in self.model.modules():
                 if hasattr(module, "gradient_checkpointing_enable") and any(
                         p.requires_grad for p in module.parameters()):
-                    module.gradient_checkpointing_enable()
+                    # non-reentrant: the reentrant form breaks DDP's once-per-parameter gradient hooks
+                    module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if config.frozen_prefix:
             from mqeval.model.frozen_prefix import use_frozen_prefix
 
