@@ -1,6 +1,6 @@
 """Training throughput of 1 vs 2 CPU processes on the tiny model, at the same global batch; prints the ratio.
 
-    python scripts/bench_train_processes.py [--steps 12] [--global-batch 16] [--threads 1]
+    python scripts/bench_train_processes.py [--steps 12] [--global-batch 32] [--threads 1]
 
 Runs `mqeval train model_zoo/metaquery-tiny.train.yaml` twice (`--num-processes 1`, then 2; each process gets
 --threads CPU threads, so the 2-process run uses twice the cores) and reads the median of each run's logged steps
@@ -43,7 +43,7 @@ def run(processes: int, steps: int, global_batch: int, threads: int, work: Path)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--global-batch", type=int, default=16)
+    parser.add_argument("--global-batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per process")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mqeval-bench-train-") as tmp:
