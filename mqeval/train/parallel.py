@@ -42,9 +42,9 @@ def configure(accelerator, config) -> None:
         plugin = accelerator.state.deepspeed_plugin
         ds = plugin.deepspeed_config
         stage = ds.get("zero_optimization", {}).get("stage", 0)
-        if stage not in (0, 1, 2):
-            raise ConfigError(f"DeepSpeed ZeRO stage {stage} is not supported by `mqeval train` (ZeRO-1/2 are; "
-                              "for sharded parameters use FSDP)")
+        if stage not in (1, 2):  # stage 0's optimizers save and load differently; 3 shards the parameters
+            raise ConfigError(f"DeepSpeed ZeRO stage {stage} is not supported by `mqeval train`: use ZeRO-1 or 2 "
+                              "(mqeval/train/accelerate_configs/), FSDP for sharded parameters, DDP for none")
         if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
             ds["train_micro_batch_size_per_gpu"] = config.micro_batch_size(accelerator.num_processes)
         clip = ds.get("gradient_clipping", "auto")
