@@ -12,12 +12,13 @@ pip wheel --no-deps --quiet --wheel-dir "$work/dist" "$root"
 wheel=$(ls "$work"/dist/mqeval-*.whl)
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet -c "$root/requirements/lock.txt" "${wheel}[reports]"
+
+mkdir "$work/user" && cd "$work/user"
+unset PYTHONPATH
+export HF_HUB_OFFLINE=1 MQEVAL_CACHE="$work/cache"
 site=$("$work/venv/bin/python" -c 'import mqeval, pathlib; print(pathlib.Path(mqeval.__file__).parent)')
 case "$site" in "$root"*) echo "wheel smoke: mqeval was imported from the checkout ($site)" >&2; exit 1;; esac
 touch "$work/before"
-
-mkdir "$work/user" && cd "$work/user"
-export HF_HUB_OFFLINE=1 MQEVAL_CACHE="$work/cache"
 mq="$work/venv/bin/mqeval"
 "$mq" ls models | tee "$work/models.txt"
 grep -q '^metaquery-smol ' "$work/models.txt"
