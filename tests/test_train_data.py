@@ -90,7 +90,7 @@ def test_spike_guard_skips_non_finite_and_far_above_average():
     assert guard.is_spike(10.0, 1.0) and guard.is_spike(1.0, 10.0) and not guard.is_spike(2.0, 2.0)
 
 
-@pytest.mark.parametrize("path", sorted(MODEL_ZOO_DIR.glob("*.train.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(MODEL_ZOO_DIR.rglob("*.train.yaml")), ids=lambda p: p.name)
 def test_every_training_config_loads_and_names_a_card(path):
     config = load_train_config(path)
     assert config.model in card_names()
