@@ -6,14 +6,14 @@ import torch
 
 from mqeval.errors import ConfigError
 from mqeval.model.config import ConnectorConfig
-from mqeval.model.connectors import BidirectionalEncoder, EncProjConnector, ProjEncConnector, RMSNorm, build_connector
+from mqeval.model.connectors import BidirectionalEncoder, EncProjConnector, ProjEncConnector, build_connector, rms_norm
 
 
 def test_shapes_and_architectures():
     torch.manual_seed(0)
     cfg = ConnectorConfig(architecture="enc-proj", num_layers=2)
     enc_proj = build_connector(128, 48, cfg)
-    assert isinstance(enc_proj, EncProjConnector) and isinstance(enc_proj.out_norm, RMSNorm)
+    assert isinstance(enc_proj, EncProjConnector) and isinstance(enc_proj.out_norm, torch.nn.RMSNorm)
     assert enc_proj.encoder.layers[0].attn.num_heads == 2  # 128 / 64
     assert enc_proj.encoder.layers[0].gate_proj.out_features == 4 * 128
     assert len(enc_proj.encoder.layers) == 2
@@ -48,7 +48,7 @@ def reference_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> tor
 @pytest.mark.parametrize("eps, scale", [(1e-6, 1.0), (1e-5, 0.37)])
 def test_rms_norm_matches_the_hand_written_one(dtype, eps, scale):
     torch.manual_seed(0)
-    norm = RMSNorm(48, eps=eps, scale=scale)
+    norm = rms_norm(48, eps=eps, scale=scale)
     assert torch.equal(norm.weight, torch.full((48,), scale)) and norm.eps == eps
     with torch.no_grad():
         norm.weight.mul_(torch.rand(48) + 0.5)
