@@ -85,9 +85,14 @@ def test_webdataset_shards_order_captions_and_one_open_file_per_shard(tmp_path, 
     with pytest.raises(DataIntegrityError, match="no .txt or .json caption"):
         dataset[2]
     monkeypatch.undo()
+    from mqeval.train.data import WebDatasetShards
+
+    monkeypatch.setattr(WebDatasetShards, "MAX_OPEN_SHARDS", 1)  # every read across shards reopens one
     listed = f"{tmp_path / 'shard-000.tar'},{tmp_path / 'shard-001.tar'}"
     listed = build_dataset(DataConfig(kind="webdataset", path=listed, resolution=16))
-    assert len(listed) == 3 and listed[0].caption == "from shard 0" and listed[1].caption == "first"
+    assert [listed[i].caption for i in (0, 1, 0, 2)] == ["from shard 0", "first", "from shard 0", "json caption"]
+    with pytest.raises(DataIntegrityError, match="cannot read the tar shard .*missing.tar"):
+        build_dataset(DataConfig(kind="webdataset", path=str(tmp_path / "missing.tar"), resolution=16))
 
 
 def test_resize_crop_keeps_the_centre():
