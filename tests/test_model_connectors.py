@@ -44,15 +44,17 @@ def reference_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> tor
     return (weight * normed).to(x.dtype)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.filterwarnings("ignore:Mismatch dtype between input and weight")  # torch: no fused kernel then
+@pytest.mark.parametrize("dtype, weight_dtype", [(torch.float32, torch.float32), (torch.bfloat16, torch.bfloat16),
+                                                 (torch.bfloat16, torch.float32)])  # the last: autocast training
 @pytest.mark.parametrize("eps, scale", [(1e-6, 1.0), (1e-5, 0.37)])
-def test_rms_norm_matches_the_hand_written_one(dtype, eps, scale):
+def test_rms_norm_matches_the_hand_written_one(dtype, weight_dtype, eps, scale):
     torch.manual_seed(0)
     norm = rms_norm(48, eps=eps, scale=scale)
     assert torch.equal(norm.weight, torch.full((48,), scale)) and norm.eps == eps
     with torch.no_grad():
         norm.weight.mul_(torch.rand(48) + 0.5)
-    norm = norm.to(dtype)
+    norm = norm.to(weight_dtype)
     x = (torch.randn(3, 5, 48) * 4).to(dtype)
     torch.testing.assert_close(norm(x), reference_rms_norm(x, norm.weight, eps))
     tiny = torch.full((2, 48), 1e-4, dtype=dtype)  # where eps dominates the mean square
