@@ -1,6 +1,6 @@
 """Probe SmolLM2-135M-Instruct's colour knowledge of everyday objects (greedy answer and forced choice).
 
-Usage: python scripts/probe_smollm2_colours.py [--out docs/smollm2_colour_probe.json]
+Usage: python scripts/probe_smollm2_colours.py [--out model_zoo/research/metaquery-smol/smollm2_colour_probe.json]
 Greedy: the chat model is asked "What colour is X? Answer with one word." and the first colour word of its greedy
 answer is taken. Forced choice: the log-probability of each colour word as the continuation of
 "The colour of X is" (plain text, no chat template) and, separately, after the chat prompt; the argmax is the answer.

@@ -47,6 +47,54 @@ def test_jsonl_folder_and_webdataset_read_the_same_examples(tmp_path):
         assert pixels.shape == (2, 3, 16, 16) and pixels[0, 0].mean() > 0.9 and pixels[1, 2].mean() > 0.9
 
 
+def _write_shard(path, members):
+    with tarfile.open(path, "w") as tar:
+        for name, payload in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+
+def _png(color) -> bytes:
+    buf = io.BytesIO()
+    _image(color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_webdataset_shards_order_captions_and_one_open_file_per_shard(tmp_path, monkeypatch):
+    """Shards in name order, samples by key within a shard (a sample's files need not be adjacent), .txt or .json
+    captions, files without an image skipped; examples are read without reopening the tar."""
+    _write_shard(tmp_path / "shard-001.tar", [
+        ("k/b.json", json.dumps({"caption": "json caption"}).encode()), ("k/a.txt", b"first "),
+        ("k/b.PNG", _png((0, 255, 0))), ("k/a.png", _png((255, 0, 0))), ("k/c.txt", b"no image"),
+        ("k/d.e.jpg", b"")])
+    _write_shard(tmp_path / "shard-000.tar", [("z.webp", _png((9, 9, 9))), ("z.txt", b"from shard 0")])
+    _write_shard(tmp_path / "shard-002.tar", [("x.png", _png((0, 0, 255)))])
+    dataset = build_dataset(DataConfig(kind="webdataset", path=str(tmp_path / "shard-00[12].tar"), resolution=16))
+    assert len(dataset) == 3  # k/c has no image, k/d.e.jpg's extension is 'e.jpg'
+
+    def no_reopen(*args, **kwargs):
+        raise AssertionError("the tar was opened again")
+
+    monkeypatch.setattr(tarfile, "open", no_reopen)
+    first, second = dataset[0], dataset[1]
+    assert (first.caption, first.image.getpixel((0, 0))) == ("first", (255, 0, 0))
+    assert (second.caption, second.image.getpixel((0, 0))) == ("json caption", (0, 255, 0))
+    from mqeval.errors import DataIntegrityError
+
+    with pytest.raises(DataIntegrityError, match="no .txt or .json caption"):
+        dataset[2]
+    monkeypatch.undo()
+    from mqeval.train.data import WebDatasetShards
+
+    monkeypatch.setattr(WebDatasetShards, "MAX_OPEN_SHARDS", 1)  # every read across shards reopens one
+    listed = f"{tmp_path / 'shard-000.tar'},{tmp_path / 'shard-001.tar'}"
+    listed = build_dataset(DataConfig(kind="webdataset", path=listed, resolution=16))
+    assert [listed[i].caption for i in (0, 1, 0, 2)] == ["from shard 0", "first", "from shard 0", "json caption"]
+    with pytest.raises(DataIntegrityError, match="cannot read the tar shard .*missing.tar"):
+        build_dataset(DataConfig(kind="webdataset", path=str(tmp_path / "missing.tar"), resolution=16))
+
+
 def test_resize_crop_keeps_the_centre():
     im = Image.new("RGB", (60, 20), (0, 0, 0))
     im.paste((255, 255, 255), (20, 0, 40, 20))
@@ -90,7 +138,7 @@ def test_spike_guard_skips_non_finite_and_far_above_average():
     assert guard.is_spike(10.0, 1.0) and guard.is_spike(1.0, 10.0) and not guard.is_spike(2.0, 2.0)
 
 
-@pytest.mark.parametrize("path", sorted(MODEL_ZOO_DIR.glob("*.train.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(MODEL_ZOO_DIR.rglob("*.train.yaml")), ids=lambda p: p.name)
 def test_every_training_config_loads_and_names_a_card(path):
     config = load_train_config(path)
     assert config.model in card_names()

@@ -6,7 +6,8 @@ from mqeval.benchmarks.registry import load_benchmark
 from mqeval.benchmarks.shapes.knowledge import KNOWLEDGE_FACTS, knowledge_prompt_set
 from mqeval.benchmarks.shapes.vocab import COLORS, SHAPES
 
-PROBE = Path(__file__).resolve().parent.parent / "docs" / "smollm2_colour_probe.json"
+RESEARCH = Path(__file__).resolve().parent.parent / "model_zoo" / "research" / "metaquery-smol"
+PROBE = RESEARCH / "smollm2_colour_probe.json"
 
 
 def test_facts_are_the_ones_smollm2_held_in_the_recorded_probe():

@@ -18,17 +18,11 @@ from mqeval.model.config import ConnectorConfig
 INIT_STD = 0.014
 
 
-class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float = 1e-6, scale: float = 1.0):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.full((dim,), float(scale)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
-        x = x.float()
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (self.weight * x).to(dtype)
+def rms_norm(dim: int, eps: float = 1e-6, scale: float = 1.0) -> nn.RMSNorm:
+    """torch's RMSNorm (float32 statistics for low-precision inputs) with its gain initialised to `scale`."""
+    norm = nn.RMSNorm(dim, eps=eps)
+    nn.init.constant_(norm.weight, scale)
+    return norm
 
 
 def rotary_cos_sin(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,8 +49,8 @@ class EncoderAttention(nn.Module):
         self.k_proj = nn.Linear(width, width, bias=True)
         self.v_proj = nn.Linear(width, width, bias=True)
         self.o_proj = nn.Linear(width, width, bias=False)
-        self.q_norm = RMSNorm(self.head_dim)
-        self.k_norm = RMSNorm(self.head_dim)
+        self.q_norm = rms_norm(self.head_dim)
+        self.k_norm = rms_norm(self.head_dim)
 
     def forward(self, x, cos, sin, key_mask: torch.Tensor | None) -> torch.Tensor:
         b, n, _ = x.shape
@@ -76,9 +70,9 @@ class EncoderLayer(nn.Module):
     def __init__(self, width: int, num_heads: int, mlp_ratio: float):
         super().__init__()
         hidden = int(width * mlp_ratio)
-        self.input_norm = RMSNorm(width)
+        self.input_norm = rms_norm(width)
         self.attn = EncoderAttention(width, num_heads)
-        self.post_attention_norm = RMSNorm(width)
+        self.post_attention_norm = rms_norm(width)
         self.gate_proj = nn.Linear(width, hidden, bias=False)
         self.up_proj = nn.Linear(width, hidden, bias=False)
         self.down_proj = nn.Linear(hidden, width, bias=False)
@@ -100,7 +94,7 @@ class BidirectionalEncoder(nn.Module):
         self.rope_theta = config.rope_theta
         self.head_dim = width // num_heads
         self.layers = nn.ModuleList(EncoderLayer(width, num_heads, config.mlp_ratio) for _ in range(config.num_layers))
-        self.norm = RMSNorm(width)
+        self.norm = rms_norm(width)
         for module in self.modules():  # Qwen2-style init (the official connector uses initializer_range 0.014)
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=INIT_STD)
@@ -127,7 +121,7 @@ class EncProjConnector(nn.Module):
         super().__init__()
         self.encoder = BidirectionalEncoder(in_dim, config)
         self.projector = projector(in_dim, out_dim)
-        self.out_norm = RMSNorm(out_dim, eps=1e-5, scale=output_scale)
+        self.out_norm = rms_norm(out_dim, eps=1e-5, scale=output_scale)
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.out_norm(self.projector(self.encoder(hidden, mask)))

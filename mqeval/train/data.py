@@ -10,6 +10,7 @@ import io
 import json
 import random
 import tarfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -96,17 +97,17 @@ class ImageFolderDataset:
         return Example(Image.open(path), caption)
 
 
-def _split_key(name: str) -> tuple[str, str]:
-    """webdataset convention: 'dir/key.ext.ext2' -> ('dir/key', 'ext.ext2')."""
-    folder, _, base = name.rpartition("/")
-    key, _, ext = base.partition(".")
-    return (f"{folder}/{key}" if folder else key), ext
-
-
 class WebDatasetShards:
-    """Tar shards in the webdataset layout, indexed once (member offsets) so examples are addressable by index."""
+    """Tar shards in the webdataset layout, grouped by webdataset's own key.extension rule and indexed once (member
+    offsets) so that examples are addressable by index. webdataset's readers stream a shard from its start; the step
+    order here needs random access, so shards stay open (up to MAX_OPEN_SHARDS) and a sample is read by seeking."""
+
+    MAX_OPEN_SHARDS = 64
+    IMAGE_EXTS = ("png", "jpg", "jpeg", "webp")
 
     def __init__(self, config: DataConfig):
+        self._open: OrderedDict[str, tarfile.TarFile] = OrderedDict()  # least recently read first
+        base_plus_ext = require("webdataset.tariterators", "train", "Training on webdataset shards").base_plus_ext
         pattern = config.path or ""
         shards = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else pattern.split(",")
         shards = [s for s in shards if s]
@@ -116,13 +117,31 @@ class WebDatasetShards:
         self.index: list[tuple[str, dict[str, tarfile.TarInfo]]] = []
         for shard in shards:
             groups: dict[str, dict[str, tarfile.TarInfo]] = {}
-            with tarfile.open(shard) as tar:
-                for member in tar.getmembers():
-                    if member.isfile() and "." in Path(member.name).name:
-                        key, ext = _split_key(member.name)
-                        groups.setdefault(key, {})[ext.lower()] = member
-            self.index += [(shard, g) for _, g in sorted(groups.items())
-                           if any(e in g for e in ("png", "jpg", "jpeg", "webp"))]
+            tar = self._tar(shard)
+            for member in tar.getmembers():
+                key, ext = base_plus_ext(member.name) if member.isfile() else (None, None)
+                if key is not None:
+                    groups.setdefault(key, {})[ext.lower()] = member
+            self.index += [(shard, g) for _, g in sorted(groups.items()) if any(e in g for e in self.IMAGE_EXTS)]
+
+    def _tar(self, shard: str) -> tarfile.TarFile:
+        if shard in self._open:
+            self._open.move_to_end(shard)
+        else:
+            if len(self._open) >= self.MAX_OPEN_SHARDS:
+                self._open.popitem(last=False)[1].close()
+            try:
+                self._open[shard] = tarfile.open(shard)
+            except (OSError, tarfile.TarError) as exc:
+                raise DataIntegrityError(f"data.path: cannot read the tar shard {shard}: {exc}") from None
+        return self._open[shard]
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+
+    def __del__(self) -> None:
+        self.close()
 
     def __len__(self) -> int:
         return len(self.index)
@@ -131,16 +150,16 @@ class WebDatasetShards:
         from PIL import Image
 
         shard, members = self.index[index]
-        with tarfile.open(shard) as tar:
-            ext = next(e for e in ("png", "jpg", "jpeg", "webp") if e in members)
-            image = Image.open(io.BytesIO(tar.extractfile(members[ext]).read()))
-            image.load()
-            if "txt" in members:
-                caption = tar.extractfile(members["txt"]).read().decode("utf-8").strip()
-            elif "json" in members:
-                caption = str(json.loads(tar.extractfile(members["json"]).read())[self.config.caption_key])
-            else:
-                raise DataIntegrityError(f"{shard}: sample {members[ext].name} has no .txt or .json caption")
+        tar = self._tar(shard)
+        ext = next(e for e in self.IMAGE_EXTS if e in members)
+        image = Image.open(io.BytesIO(tar.extractfile(members[ext]).read()))
+        image.load()
+        if "txt" in members:
+            caption = tar.extractfile(members["txt"]).read().decode("utf-8").strip()
+        elif "json" in members:
+            caption = str(json.loads(tar.extractfile(members["json"]).read())[self.config.caption_key])
+        else:
+            raise DataIntegrityError(f"{shard}: sample {members[ext].name} has no .txt or .json caption")
         return Example(image, caption)
 
 

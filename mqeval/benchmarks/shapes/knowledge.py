@@ -4,7 +4,8 @@ It asks the paper's Table 7 question at small scale: does a frozen LLM's knowled
 learnable queries than through last-layer embeddings? Only facts the backbone holds are used, or the split would
 measure its ignorance: KNOWLEDGE_FACTS are the everyday objects whose colour SmolLM2-135M-Instruct picks correctly
 among the colour words in both forced-choice probes (after the chat template and in plain text; probe in
-mqeval.train.knowledge_probe, results in docs/smollm2_colour_probe.json) and whose colour is in the shapes palette.
+mqeval.train.knowledge_probe, results in model_zoo/research/metaquery-smol/smollm2_colour_probe.json) and whose
+colour is in the shapes palette.
 
 Tags: `knowledge_colors` (colour named through an object) and `control_colors` (the same shape and colour named
 directly), judged by the same GenEval colour rule; the gap between them is what knowledge costs. Training captions

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mqeval.model.config import PixelDecoderConfig
-from mqeval.model.connectors import RMSNorm
+from mqeval.model.connectors import rms_norm
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -57,7 +57,7 @@ class CaptionConditioned(nn.Module):
 
     def _build_conditioning(self, caption_dim: int, context_width: int, embed_dim: int) -> None:
         self.time_mlp = nn.Sequential(nn.Linear(256, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
-        self.caption_norm = RMSNorm(caption_dim)
+        self.caption_norm = rms_norm(caption_dim)
         self.caption_proj = nn.Linear(caption_dim, context_width)
         self.pooled_proj = nn.Linear(context_width, embed_dim)
 

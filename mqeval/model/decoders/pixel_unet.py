@@ -1,7 +1,8 @@
 """A small convolutional UNet that denoises RGB pixels, conditioned on caption tokens.
 
 Why a UNet next to the pixel DiT: at 32 px on a CPU budget the patch-4 DiT learned colour blobs but not the
-outlines the shapes detector needs (docs/training.md); convolutions see edges from the first step.
+outlines the shapes detector needs (model_zoo/research/metaquery-smol/README.md); convolutions see edges from the
+first step.
 Conditioning: timestep + masked-mean caption scale/shift every residual block (global content such as colour) and,
 with `output_modulation`, the output norm; self- and cross-attention to the caption tokens at every level below full
 resolution (where things go).

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce metaquery-smol and its last-layer twin on CPU, then score both on shapes and shapes-knowledge.
-# Usage: bash scripts/train_smol.sh [THREADS_PER_RUN]   (the two trainings run side by side)
+# Usage: bash model_zoo/research/metaquery-smol/train_smol.sh [THREADS_PER_RUN]   (the two trainings run side by side)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+research="$(cd "$(dirname "$0")" && pwd)"
+cd "$research/../../.."  # the repository root: runs/ and model_zoo/weights/ are relative to it
 threads="${1:-1}"
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 python -c "from mqeval.model.smollm2 import materialize_smollm2; print(materialize_smollm2())"
@@ -17,7 +18,9 @@ for name in metaquery-smol metaquery-smol-last-layer; do
   ( for stage in "${stages[@]}"; do
       export_args=()
       [[ "$stage" == "${stages[-1]}" ]] && export_args=(--export "model_zoo/weights/$name")
-      nice -n 5 python -m mqeval.cli train "model_zoo/$name$stage.train.yaml" "${export_args[@]}" \
+      config="$research/$name$stage.train.yaml"  # stage 1 is the card's own config in model_zoo/
+      [[ -z "$stage" ]] && config="model_zoo/$name.train.yaml"
+      nice -n 5 python -m mqeval.cli train "$config" "${export_args[@]}" \
         > "runs/train/$name${stage/./-}.log" 2>&1 || exit 1
     done ) &
   pids+=("$!")

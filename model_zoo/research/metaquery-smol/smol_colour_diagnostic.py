@@ -3,7 +3,7 @@
 For every single-object prompt with a colour (shapes `colors`, shapes-knowledge), take the image's foreground
 pixels (far from the background colour), assign each to the nearest palette colour, and count an image as a match
 when the most frequent one is the prompt's colour. Chance is about 1/6.
-Usage: PYTHONPATH=. python scripts/smol_colour_diagnostic.py RUN_DIR [RUN_DIR ...]
+Usage: PYTHONPATH=. python model_zoo/research/metaquery-smol/smol_colour_diagnostic.py RUN_DIR [RUN_DIR ...]
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ For the 18 prompts "a photo of a {colour} {circle|square|triangle}" this prints,
 connector's first (projection) layer and at the connector output, the share of the condition's mean square that
 varies between prompts, and the share explained by the colour word alone (variance of the per-colour means). A
 decoder cannot follow colours that the condition no longer carries.
-Usage: PYTHONPATH=. python scripts/smol_condition_colour_share.py [CARD [CHECKPOINT]]
+Usage: PYTHONPATH=. python model_zoo/research/metaquery-smol/smol_condition_colour_share.py [CARD [CHECKPOINT]]
        (CHECKPOINT "init": the seeded initialisation with the standardised connector that the card's stage 1
        training config, model_zoo/<card>.train.yaml, starts from)
 """
