@@ -42,6 +42,14 @@ def write_json(path: str | Path, data: Any) -> None:
         handle.write("\n")
 
 
+def read_json_or_none(path: str | Path) -> Any:
+    """A JSON file's content; None when it is missing or damaged (for records that can be rebuilt)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

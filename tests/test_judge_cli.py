@@ -31,7 +31,7 @@ def test_cli_score_wise_against_fake_judge(tmp_path, monkeypatch):
     out = tmp_path / "images"
     (out / "cultural_common_sense").mkdir(parents=True)
     for pid in range(1, 6):
-        Image.new("RGB", (8, 8), (pid, 0, 0)).save(out / "cultural_common_sense" / f"{pid}.png")
+        Image.new("RGB", (16, 16), (pid, 0, 0)).save(out / "cultural_common_sense" / f"{pid}.png")
     with FakeOpenAIServer(answer=lambda r: "Consistency: 2\nRealism: 1\nAesthetic Quality: 0") as server:
         args = ["score", "wise", "--images", str(out), "--judge-base-url", server.base_url, "--judge-model", "X",
                 "--data-dir", str(standins), "--limit", "5"]

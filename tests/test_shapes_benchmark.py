@@ -102,9 +102,13 @@ def test_correct_drawings_of_every_prompt_score_one(bench, samples, tmp_path):
     metrics = two_images.score(tmp_path, samples, ScoreOptions()).metrics
     assert metrics["counting"] == 0.5 and metrics["overall"] == pytest.approx(1 - 0.5 / 6)
 
+    # A missing image is left out (GenEval's scorer reads the images that exist), counted, named, and marks the
+    # result incomplete.
     two_images.image_path(tmp_path, samples[3], 1).unlink()
-    with pytest.raises(DataIntegrityError, match="1 image"):
-        two_images.score(tmp_path, samples, ScoreOptions())
+    result = two_images.score(tmp_path, samples, ScoreOptions())
+    assert result.image_issues == {"missing": 1} and result.incomplete == ["1 image(s) missing"]
+    assert result.per_sample[3]["image_issues"][0]["image"] == "00003/samples/0001.png"
+    assert any("00003/samples/0001.png" in w for w in result.warnings)
 
 
 def _other(options, value):
