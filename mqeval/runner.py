@@ -14,7 +14,7 @@ from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScoreResult
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.config import to_dict
 from mqeval.environment import collect_environment
-from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError
+from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError, UserError
 from mqeval.fileio import sha256_file
 from mqeval.generation.jobs import sample_seeds
 from mqeval.generation.settings import GenerationSettings, SettingOverrides, resolve_settings
@@ -134,7 +134,14 @@ def generate_images(
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # its weight-loading bar would fill logs
-        return load_model(plan.card, checkpoint=plan.checkpoint, device=group.device).eval()
+        try:
+            return load_model(plan.card, checkpoint=plan.checkpoint, device=group.device).eval()
+        except UserError:
+            raise
+        except Exception as exc:  # damaged weights or config raise whatever json / safetensors / torch raise
+            where = plan.checkpoint or f"the checkpoint of {plan.card.name}"
+            raise DataIntegrityError(f"{where} cannot be loaded ({type(exc).__name__}: {str(exc)[:300]}); it is "
+                                     "damaged or not a checkpoint of this model") from None
 
     return generate(
         plan.benchmark, plan.samples, LazyPipeline(load), plan.settings, run_dir, batch_size=batch_size, group=group,
@@ -157,7 +164,7 @@ def score_images(
         )
     if len(missing) == sum(len(benchmark.scored_paths(images_dir, s)) for s in samples):
         raise DataIntegrityError(
-            f"none of the {len(missing)} images of {benchmark.name} is under {images_dir} (e.g. {missing[0]}); "
+            f"all {len(missing)} images of {benchmark.name} are missing under {images_dir} (e.g. {missing[0]}); "
             "generate them first (`mqeval generate`) or pass the folder that holds the official layout"
         )
     result = benchmark.score(images_dir, samples, options)

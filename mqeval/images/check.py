@@ -122,3 +122,20 @@ class ImageReader:
         counts = self.counts()
         return [f"{counts[kind]} image(s) {kind.replace('_', ' ')}" for kind in FAILURES if kind in counts]
 
+
+
+def common_side(paths: Iterable[Path]) -> Optional[int]:
+    """The side most of the square images among `paths` have (read from headers only); None if there is none.
+    Stands in for the run's resolution in a folder of unknown origin, so that an odd-sized image is noticed."""
+    from PIL import Image
+
+    sides: Counter = Counter()
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except Exception:  # unreadable files are reported when they are opened for scoring
+            continue
+        if width == height:
+            sides[width] += 1
+    return sides.most_common(1)[0][0] if sides else None

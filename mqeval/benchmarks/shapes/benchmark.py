@@ -89,15 +89,19 @@ class ShapesBenchmark(Benchmark):
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         """GenEval's reading of the layout (each folder's metadata.jsonl names its prompt); images are converted to
-        RGB and, where the run's resolution is known, resized to it (area average) before detection. Missing or
+        RGB and resized (area average) to the run's resolution, or in a folder of unknown origin to the size most of
+        its images have, before detection. Missing or
         unreadable images are left out of the means, as GenEval's scorer only reads the images that exist."""
         from mqeval.benchmarks.geneval_layout import match_prompt_folders
         from mqeval.benchmarks.shapes.detector import detect
-        from mqeval.images.check import ImageReader, ImageRules
+        from mqeval.images.check import ImageReader, ImageRules, common_side
 
         out_dir = Path(out_dir)
         layout = match_prompt_folders(out_dir, samples)
-        reader = ImageReader(out_dir, ImageRules(size=options.resolution, resize=True))
+        size = options.resolution or common_side(
+            folder / "samples" / f"{j:04d}.png" for folder in layout.folders.values() if folder is not None
+            for j in range(self.generation.images_per_prompt))
+        reader = ImageReader(out_dir, ImageRules(size=size, resize=True))
         per_sample: list[dict[str, Any]] = []
         for sample in samples:
             folder = layout.folders[sample.sample_id]
