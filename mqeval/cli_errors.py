@@ -42,28 +42,40 @@ def _save_traceback() -> str:
         return ""
 
 
+def _is(exc: BaseException, name: str) -> bool:
+    """Click's exception classes by name: typer ships its own copy of click (typer._click) besides click."""
+    return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
 def call_cli(call: Callable[..., Any], *args: Any, **kwargs: Any) -> NoReturn:
     """Run a click/typer entry point in non-standalone mode and end the process as described above."""
-    import click
-
     from mqeval.errors import UserError
 
     try:
         code = call(*args, standalone_mode=False, **kwargs)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        print(exc.format_message(), file=sys.stderr)
-        raise SystemExit(2) from None
-    except click.exceptions.UsageError as exc:
-        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        _fail(exc.format_message() + hint, 2)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        _fail("interrupted", 130)
-    except UserError as exc:
-        _fail(str(exc), 2)
-    except OSError as exc:
-        _fail(describe_os_error(exc), 2)
-    except SystemExit:
-        raise
-    except Exception as exc:  # a bug: still one line, the details in a file
+    except (KeyboardInterrupt, UserError, OSError, SystemExit):
+        raise_as_exit(sys.exc_info()[1])
+    except Exception as exc:
+        if _is(exc, "NoArgsIsHelpError"):
+            print(exc.format_message(), file=sys.stderr)
+            raise SystemExit(2) from None
+        if _is(exc, "UsageError"):
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            _fail(exc.format_message() + hint, 2)
+        if _is(exc, "Abort"):
+            _fail("interrupted", 130)
         _fail(f"unexpected {type(exc).__name__}: {exc} (a bug in mqeval{_save_traceback()})", 1)
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def raise_as_exit(exc: BaseException) -> NoReturn:
+    from mqeval.errors import UserError
+
+    if isinstance(exc, SystemExit):
+        raise exc
+    if isinstance(exc, KeyboardInterrupt):
+        _fail("interrupted", 130)
+    if isinstance(exc, UserError):
+        _fail(str(exc), 2)
+    _fail(describe_os_error(exc), 2)  # OSError

@@ -168,6 +168,8 @@ def score_images(
             "generate them first (`mqeval generate`) or pass the folder that holds the official layout"
         )
     result = benchmark.score(images_dir, samples, options)
+    for message in result.warnings:
+        warn(message)
     if strict and incomplete_reasons(result):
         raise DataIntegrityError(f"--strict: the result is incomplete ({'; '.join(incomplete_reasons(result))}); "
                                  "nothing was recorded")

@@ -165,7 +165,7 @@ def read_run(path: str | Path) -> Run:
                     samples.append(json.loads(line))
                 except json.JSONDecodeError as exc:
                     raise DataIntegrityError(f"{samples_path}:{number} is not valid JSON: {exc}") from None
-    check_sample_rows(samples_path, samples, record.benchmark.num_samples)
+        check_sample_rows(samples_path, samples, record.benchmark.num_samples)
     return Run(path, results, samples)
 
 
