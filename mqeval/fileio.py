@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -25,6 +26,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+# The names atomic_path gives its temporaries: `.<name>.<pid>.<12 hex>.tmp<suffix>`.
+TEMPORARY_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{12}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete the temporaries of killed writers under `folder` (recursively); returns how many. Call it only while
+    no other process writes there (under the run folder's lock)."""
+    removed = 0
+    if Path(folder).is_dir():
+        for path in Path(folder).rglob(".*.tmp*"):
+            if path.is_file() and TEMPORARY_NAME.match(path.name):
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 @contextlib.contextmanager

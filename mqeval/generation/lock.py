@@ -13,7 +13,6 @@ import contextlib
 import errno
 import json
 import os
-import re
 import socket
 import sys
 import time
@@ -22,11 +21,10 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from mqeval.errors import UserError
+from mqeval.fileio import remove_stale_temporaries
 
 LOCK_NAME = ".mqeval.lock"
 LOCK_TOKEN_ENV = "MQEVAL_RUN_LOCK_TOKEN"
-# fileio.atomic_path names temporaries `.<name>.<pid>.<12 hex>.tmp<suffix>`.
-TEMPORARY = re.compile(r"^\..+\.\d+\.[0-9a-f]{12}\.tmp(\.[A-Za-z0-9]+)?$")
 
 
 class RunLockedError(UserError):
@@ -39,17 +37,6 @@ def lock_holder(run_dir: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def remove_stale_temporaries(folder: Path) -> int:
-    """Delete temporaries of killed writers under `folder` (recursively); returns how many."""
-    removed = 0
-    if Path(folder).is_dir():
-        for path in Path(folder).rglob(".*.tmp*"):
-            if path.is_file() and TEMPORARY.match(path.name):
-                path.unlink(missing_ok=True)
-                removed += 1
-    return removed
 
 
 def _create_folder(run_dir: Path) -> None:

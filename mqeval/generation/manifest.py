@@ -29,7 +29,9 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
 
 
 def has_images(run_dir: Path) -> bool:
-    images = Path(run_dir) / "images"
+    from mqeval.generation.runner import IMAGES_DIRNAME
+
+    images = Path(run_dir) / IMAGES_DIRNAME
     return images.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in images.rglob("*"))
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from mqeval.benchmarks.base import Benchmark, Sample
-from mqeval.fileio import atomic_path
+from mqeval.fileio import atomic_path, remove_stale_temporaries
 from mqeval.generation.distributed import ProcessGroup
 from mqeval.generation.jobs import ImageJob, image_format, is_valid_image, make_batches, plan_jobs, shard
 from mqeval.generation.manifest import MANIFEST_NAME, check_manifest, write_manifest
@@ -168,13 +168,6 @@ def _generate_batch(pipeline: Callable, batch: list[ImageJob], settings: Generat
     if len(images) != len(batch):
         raise RuntimeError(f"the pipeline returned {len(images)} images for a batch of {len(batch)}")
     return images
-
-
-def remove_stale_temporaries(images_dir: Path) -> None:
-    """Temporary files a killed run left behind (fileio names them `.<name>.<random>.tmp<suffix>`)."""
-    if images_dir.is_dir():
-        for path in images_dir.rglob(".*.tmp*"):
-            path.unlink(missing_ok=True)
 
 
 def save_image(image, path: Path) -> None:
