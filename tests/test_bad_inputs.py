@@ -8,7 +8,6 @@ one tiny run, one tiny checkpoint and one folder of correct shapes images are bu
 """
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -25,9 +24,8 @@ from PIL import Image
 import mqeval.benchmarks.registry as registry
 from fake_openai_server import FakeOpenAIServer, Reply
 from helpers_cli_inprocess import closed_port, run_cli
-from mqeval.fileio import sha256_file
 from mqeval.paths import MODEL_ZOO_DIR
-from test_wise import write_standins
+from test_wise import use_standins, write_standins
 
 TINY = "metaquery-tiny"
 
@@ -52,17 +50,7 @@ def world(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setenv("MQEVAL_CACHE", str(root / "cache"))
     standins = write_standins(root / "wise-data")
-    real_load_spec = registry.load_spec
-
-    def load_spec(name, *args, **kwargs):  # WISE with the stand-ins' hashes
-        spec = real_load_spec(name, *args, **kwargs)
-        if name != "wise":
-            return spec
-        data = {key: dataclasses.replace(entry, sha256=sha256_file(standins / entry.url.rsplit("/", 1)[-1]))
-                for key, entry in spec.data.items()}
-        return dataclasses.replace(spec, data=data)
-
-    patch.setattr(registry, "load_spec", load_spec)
+    use_standins(patch, standins)
     result = run_cli("run", "shapes", "--model", TINY, "--limit", 1, "--out", root / "run", "--no-progress")
     assert result.code == 0, result.stderr
     load_model(load_card(TINY)).save_pretrained(root / "checkpoint")

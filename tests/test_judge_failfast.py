@@ -4,21 +4,18 @@ to another machine."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import time
 
 import pytest
 from PIL import Image
 
-import mqeval.benchmarks.registry as registry
 from fake_openai_server import FakeOpenAIServer, Reply
 from helpers_cli_inprocess import closed_port, run_cli
-from mqeval.fileio import sha256_file
 from mqeval.scorers.judge import (
     JudgeClient, JudgeRequest, JudgeSettings, JudgeUnreachableError, cache_key, redact_url,
 )
-from test_wise import write_standins
+from test_wise import use_standins, write_standins
 
 
 def _client(url, tmp_path, **kw):
@@ -107,15 +104,7 @@ def test_the_key_goes_only_over_https_or_to_this_machine(tmp_path, monkeypatch, 
 @pytest.fixture
 def wise_standins(tmp_path, monkeypatch):
     standins = write_standins(tmp_path / "data")
-    real_load_spec = registry.load_spec
-
-    def load_spec(name, *args, **kwargs):
-        spec = real_load_spec(name, *args, **kwargs)
-        data = {key: dataclasses.replace(entry, sha256=sha256_file(standins / entry.url.rsplit("/", 1)[-1]))
-                for key, entry in spec.data.items()}
-        return dataclasses.replace(spec, data=data)
-
-    monkeypatch.setattr(registry, "load_spec", load_spec)
+    use_standins(monkeypatch, standins)
     monkeypatch.setenv("MQEVAL_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "images" / "cultural_common_sense"
     out.mkdir(parents=True)

@@ -48,12 +48,27 @@ def write_standins(folder: Path) -> Path:
     return folder
 
 
-def standin_benchmark(name: str, folder: Path):
-    """The real spec with the stand-in files' hashes (the real files' hashes would reject them)."""
-    spec = load_spec(name)
+def with_standin_hashes(spec, folder: Path):
+    """A WISE spec with the stand-in files' hashes (the real files' hashes would reject them); others unchanged."""
+    if not spec.name.startswith("wise"):
+        return spec
     data = {key: dataclasses.replace(entry, sha256=sha256_file(folder / entry.url.rsplit("/", 1)[-1]))
             for key, entry in spec.data.items()}
-    return PLUGINS.get(spec.plugin)(dataclasses.replace(spec, data=data))
+    return dataclasses.replace(spec, data=data)
+
+
+def use_standins(monkeypatch, folder: Path) -> None:
+    """Every WISE spec the registry loads gets the stand-in files' hashes."""
+    import mqeval.benchmarks.registry as registry
+
+    real_load_spec = registry.load_spec
+    monkeypatch.setattr(registry, "load_spec", lambda name, *a, **k: with_standin_hashes(real_load_spec(name, *a, **k),
+                                                                                        folder))
+
+
+def standin_benchmark(name: str, folder: Path):
+    spec = with_standin_hashes(load_spec(name), folder)
+    return PLUGINS.get(spec.plugin)(spec)
 
 
 @pytest.fixture(scope="module")

@@ -410,6 +410,17 @@ class JudgeClient:
         return replies
 
 
+class JudgedPreflight:
+    """Mix-in for judged benchmarks (before Benchmark in the bases): before generation, the data files, the judge
+    instructions (`self.instructions(options)`), then one test request with the settings scoring will use."""
+
+    def preflight(self, options: Any) -> None:
+        super().preflight(options)  # type: ignore[misc]
+        self.instructions(options)  # type: ignore[attr-defined]
+        default = self.options.judge_model  # type: ignore[attr-defined]
+        JudgeClient(JudgeSettings.from_score_options(options, default_model=default)).probe()
+
+
 _UNREACHABLE = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
 
 

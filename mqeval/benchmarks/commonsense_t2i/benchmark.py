@@ -20,7 +20,7 @@ from mqeval.benchmarks.commonsense_t2i import protocol
 from mqeval.benchmarks.downloads import recorded_hashes, resolve_data_file
 from mqeval.errors import DataIntegrityError
 from mqeval.images.check import ImageReader
-from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings
+from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings, JudgedPreflight
 from mqeval.scorers.judge_instructions import InstructionTemplate, assigned_template, source_version
 
 FIELDS = ("prompt1", "prompt2", "description1", "description2")
@@ -61,7 +61,7 @@ def official_description(text: str) -> str:
     return text.replace("\n", ", ")  # as the official evaluator does before asking
 
 
-class CommonsenseT2IBenchmark(Benchmark):
+class CommonsenseT2IBenchmark(JudgedPreflight, Benchmark):
     Options = CommonsenseOptions
 
     def samples(self, data_dir: Optional[Path] = None) -> list[Sample]:
@@ -196,12 +196,6 @@ class CommonsenseT2IBenchmark(Benchmark):
             image_issues=reader.counts(),
             incomplete=reader.incomplete(),
         )
-
-    def preflight(self, options: ScoreOptions) -> None:
-        """Data files and the judge instructions, then one test request to the judge."""
-        super().preflight(options)
-        self.instructions(options)
-        JudgeClient(JudgeSettings.from_score_options(options, default_model=self.options.judge_model)).probe()
 
     @staticmethod
     def _attach_pair_scores(per_sample: list[dict[str, Any]]) -> None:

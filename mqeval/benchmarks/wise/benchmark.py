@@ -17,7 +17,7 @@ from mqeval.benchmarks.downloads import resolve_data_file
 from mqeval.benchmarks.wise import protocol
 from mqeval.errors import DataIntegrityError
 from mqeval.images.check import ImageReader
-from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings
+from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings, JudgedPreflight
 from mqeval.scorers.judge_instructions import InstructionTemplate, message_texts, source_version
 
 
@@ -48,7 +48,7 @@ def load_prompt_file(path: Path) -> list[dict[str, Any]]:
     return items
 
 
-class WiseBenchmark(Benchmark):
+class WiseBenchmark(JudgedPreflight, Benchmark):
     Options = WiseOptions
 
     # ---- samples and layout ------------------------------------------------------------------------------
@@ -174,12 +174,6 @@ class WiseBenchmark(Benchmark):
             image_issues=reader.counts(),
             incomplete=reader.incomplete(),
         )
-
-    def preflight(self, options: ScoreOptions) -> None:
-        """Data files and the judge instructions, then one test request to the judge."""
-        super().preflight(options)
-        self.instructions(options)
-        JudgeClient(JudgeSettings.from_score_options(options, default_model=self.options.judge_model)).probe()
 
     def _warnings(self, per_sample: list[dict[str, Any]]) -> list[str]:
         out = []
