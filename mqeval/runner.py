@@ -139,9 +139,9 @@ def generate_images(
         except UserError:
             raise
         except Exception as exc:  # damaged weights or config raise whatever json / safetensors / torch raise
-            where = plan.checkpoint or f"the checkpoint of {plan.card.name}"
-            raise DataIntegrityError(f"{where} cannot be loaded ({type(exc).__name__}: {str(exc)[:300]}); it is "
-                                     "damaged or not a checkpoint of this model") from None
+            weights = f" from {plan.checkpoint}" if plan.checkpoint else ""
+            raise DataIntegrityError(f"model '{plan.card.name}' cannot be loaded{weights} ({type(exc).__name__}: "
+                                     f"{str(exc)[:300]}); a file of it is damaged or of another model") from None
 
     return generate(
         plan.benchmark, plan.samples, LazyPipeline(load), plan.settings, run_dir, batch_size=batch_size, group=group,

@@ -340,13 +340,13 @@ CASES = [
         t, lambda d: d.__setitem__("checkpoint", {"path": str(w.checkpoint), "sha256": "0" * 64})), "--limit", 1,
         "--out", t / "o"], error="pins"),
     # ---- damaged checkpoints
-    Case("checkpoint: config.json not JSON", checkpoint(write("config.json", "{nope")), error="cannot be loaded"),
-    Case("checkpoint: config.json a list", checkpoint(write("config.json", "[]")), error="cannot be loaded"),
+    Case("checkpoint: config.json not JSON", checkpoint(write("config.json", "{nope")), error="cannot be loaded from"),
+    Case("checkpoint: config.json a list", checkpoint(write("config.json", "[]")), error="cannot be loaded from"),
     Case("checkpoint: weights random bytes", checkpoint(write("model.safetensors", os.urandom(4096))),
-         error="cannot be loaded"),
-    Case("checkpoint: weights empty", checkpoint(write("model.safetensors", b"")), error="cannot be loaded"),
+         error="cannot be loaded from"),
+    Case("checkpoint: weights empty", checkpoint(write("model.safetensors", b"")), error="cannot be loaded from"),
     Case("checkpoint: weights truncated", checkpoint(lambda f: (f / "model.safetensors").write_bytes(
-        (f / "model.safetensors").read_bytes()[:300])), error="cannot be loaded"),
+        (f / "model.safetensors").read_bytes()[:300])), error="cannot be loaded from"),
     Case("checkpoint: pickle only", checkpoint(lambda f: (f / "model.safetensors").rename(f / "model.bin")),
          error="never unpickles"),
     Case("checkpoint: other architecture", checkpoint(edit_json(

@@ -2,8 +2,9 @@
 
 Multi-process runs are started by `torchrun` (or `accelerate launch --multi_gpu`, or any launcher that sets the
 torch.distributed environment variables). `accelerate launch --cpu` cannot start several CPU processes without MPI,
-so `mqeval ... --num-processes K` re-launches itself through `python -m torch.distributed.run --standalone`; on CPU
-PartialState(cpu=True) then joins a gloo group. The re-launched torchrun runs in its own process group (session),
+so `mqeval ... --num-processes K` re-launches itself through torchrun (`python -m torch.distributed.run --standalone`,
+wrapped by mqeval.generation.torchrun so that a failing worker ends in its own Error line, not torchrun's
+traceback); on CPU PartialState(cpu=True) then joins a gloo group. The re-launched torchrun runs in its own process group (session),
 which the launcher stops as a whole when it is interrupted or terminated; on Linux torchrun also gets SIGTERM when
 the launcher dies without a chance to clean up (SIGKILL), and then stops its workers itself.
 """
@@ -58,7 +59,7 @@ class ProcessGroup:
 def relaunch_argv(cli_args: Sequence[str], num_processes: int) -> list[str]:
     """The command that runs `mqeval <cli_args>` in `num_processes` processes on this machine."""
     return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={num_processes}",
+        sys.executable, "-m", "mqeval.generation.torchrun", "--standalone", f"--nproc_per_node={num_processes}",
         "-m", "mqeval.cli", *cli_args,
     ]
 

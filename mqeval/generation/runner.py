@@ -83,7 +83,7 @@ def generate(
         remove_stale_temporaries(images_dir)
         if fingerprint is not None:
             write_manifest(out_dir, fingerprint)
-        adopt_legacy_images(ledger, [job.path for job in jobs if is_valid_image(job.path, size)])
+        adopt_legacy_images(ledger, (job.path for job in jobs if is_valid_image(job.path, size)))
     group.barrier()
     finished = trusted_images(ledger, [job.path for job in jobs if is_valid_image(job.path, size)], group.is_main)
     group.barrier()
