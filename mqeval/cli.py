@@ -141,9 +141,6 @@ def _print_table(record, results_path: Path) -> None:
         lines.append(f"* INCOMPLETE: {'; '.join(record.incomplete)}")
     typer.echo("\n".join(lines))
     typer.echo(f"results: {results_path}", err=True)
-    from mqeval.runner import check_scored
-
-    check_scored(record, results_path)
 
 
 def _write_sample_grid(run_dir: Path) -> None:
@@ -223,7 +220,7 @@ def run(
     from mqeval.generation.lock import run_lock
     from mqeval.generation.runner import images_dir_of
     from mqeval.preflight import preflight
-    from mqeval.runner import default_run_dir, model_record, record_run, score_images
+    from mqeval.runner import check_scored, default_run_dir, model_record, record_run, score_images
 
     if load_spec(benchmark).plugin == "lmms-eval":  # understanding suites score the MLLM, not generated images
         from mqeval.benchmarks.understanding.evaluate import run_understanding
@@ -254,6 +251,7 @@ def run(
         )
         _write_sample_grid(run_dir)
     _print_table(record, path)
+    check_scored(record, path)
 
 
 @app.command("generate")
@@ -298,7 +296,7 @@ def score(
     from mqeval.benchmarks.registry import load_benchmark
     from mqeval.generation.lock import run_lock
     from mqeval.origin import images_origin
-    from mqeval.runner import model_record, record_run, score_images, select_samples, warn
+    from mqeval.runner import check_scored, model_record, record_run, score_images, select_samples, warn
 
     bench = load_benchmark(benchmark)
     samples, total = select_samples(bench, limit, str(data_dir) if data_dir else None)
@@ -319,6 +317,7 @@ def score(
             batch_size=origin.batch_size, device=device, num_processes=1, warnings=warnings,
         )
     _print_table(record, path)
+    check_scored(record, path)
 
 
 def _register_area_commands() -> None:

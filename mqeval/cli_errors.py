@@ -53,11 +53,18 @@ def call_cli(call: Callable[..., Any], *args: Any, **kwargs: Any) -> NoReturn:
 
     try:
         code = call(*args, standalone_mode=False, **kwargs)
-    except (KeyboardInterrupt, UserError, OSError, SystemExit):
-        raise_as_exit(sys.exc_info()[1])
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except UserError as exc:
+        _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(describe_os_error(exc), 2)
     except Exception as exc:
-        if _is(exc, "NoArgsIsHelpError"):
-            print(exc.format_message(), file=sys.stderr)
+        if _is(exc, "NoArgsIsHelpError"):  # the help is printed already (or is the message)
+            if exc.format_message().strip():
+                print(exc.format_message(), file=sys.stderr)
             raise SystemExit(2) from None
         if _is(exc, "UsageError"):
             ctx = getattr(exc, "ctx", None)
@@ -68,14 +75,3 @@ def call_cli(call: Callable[..., Any], *args: Any, **kwargs: Any) -> NoReturn:
         _fail(f"unexpected {type(exc).__name__}: {exc} (a bug in mqeval{_save_traceback()})", 1)
     raise SystemExit(code if isinstance(code, int) else 0)
 
-
-def raise_as_exit(exc: BaseException) -> NoReturn:
-    from mqeval.errors import UserError
-
-    if isinstance(exc, SystemExit):
-        raise exc
-    if isinstance(exc, KeyboardInterrupt):
-        _fail("interrupted", 130)
-    if isinstance(exc, UserError):
-        _fail(str(exc), 2)
-    _fail(describe_os_error(exc), 2)  # OSError

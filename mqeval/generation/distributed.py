@@ -2,11 +2,12 @@
 
 Multi-process runs are started by `torchrun` (or `accelerate launch --multi_gpu`, or any launcher that sets the
 torch.distributed environment variables). `accelerate launch --cpu` cannot start several CPU processes without MPI,
-so `mqeval ... --num-processes K` re-launches itself through torchrun (`python -m torch.distributed.run --standalone`,
-wrapped by mqeval.generation.torchrun so that a failing worker ends in its own Error line, not torchrun's
-traceback); on CPU PartialState(cpu=True) then joins a gloo group. The re-launched torchrun runs in its own process group (session),
-which the launcher stops as a whole when it is interrupted or terminated; on Linux torchrun also gets SIGTERM when
-the launcher dies without a chance to clean up (SIGKILL), and then stops its workers itself.
+so `mqeval ... --num-processes K` re-launches itself through torchrun (`python -m torch.distributed.run
+--standalone`, wrapped by mqeval.generation.torchrun so that a failing worker ends in its own Error line, not
+torchrun's traceback); on CPU PartialState(cpu=True) then joins a gloo group. The re-launched torchrun runs in its
+own process group (session), which the launcher stops as a whole when it is interrupted or terminated; on Linux
+torchrun also gets SIGTERM when the launcher dies without a chance to clean up (SIGKILL), and then stops its
+workers itself.
 """
 from __future__ import annotations
 
