@@ -155,7 +155,7 @@ def score_images(
     """Score a folder. Missing or unusable images are scored as the benchmark's official script scores them and
     counted (the result is then marked incomplete); with `strict`, any of them is an error instead."""
     if not Path(images_dir).is_dir():
-        raise DataIntegrityError(f"{images_dir} is not a folder of images")
+        raise DataIntegrityError(f"the images folder {images_dir} is missing (or not a folder)")
     missing = [str(path) for s in samples for path in benchmark.scored_paths(images_dir, s) if not path.is_file()]
     if strict and missing:
         raise DataIntegrityError(
