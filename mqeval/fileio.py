@@ -28,8 +28,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
-# The names atomic_path gives its temporaries: `.<name>.<pid>.<12 hex>.tmp<suffix>`.
-TEMPORARY_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{12}\.tmp(\.[A-Za-z0-9]+)?$")
+# Temporaries: `.<name>.<pid>.<12 hex>.tmp<suffix>` (atomic_path), and `.<name>.<random>.tmp<suffix>` of earlier
+# mqeval versions; a user's `.notes.tmp` does not match.
+TEMPORARY_NAME = re.compile(r"^\..+\.[^.]+\.tmp(\.[A-Za-z0-9]+)?$")
 
 
 def remove_stale_temporaries(folder: str | Path) -> int:

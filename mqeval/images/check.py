@@ -44,8 +44,9 @@ class ImageReader:
     def note(self, path: Path, issue: str, detail: str) -> None:
         self.issues.append({"image": self._name(path), "issue": issue, "detail": detail})
 
-    def _decode(self, path: Path) -> Optional[Any]:
-        """The decoded image (not converted), or None after noting why it cannot be used."""
+    def _decode(self, path: Path, pixels: bool = True) -> Optional[Any]:
+        """The decoded image (not converted), or None after noting why it cannot be used. With `pixels` False the
+        file is only checked (header, chunk checksums) and an undecoded image comes back."""
         from PIL import Image, UnidentifiedImageError
 
         path = Path(path)
@@ -54,8 +55,12 @@ class ImageReader:
             return None
         try:
             with Image.open(path) as handle:
-                handle.load()
-                image, file_format = handle.copy(), handle.format
+                if pixels:
+                    handle.load()
+                    image, file_format = handle.copy(), handle.format
+                else:
+                    image, file_format = handle, handle.format
+                    handle.verify()
         except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
             self.note(path, "unreadable", f"{type(exc).__name__}: {exc}"[:200])
             return None
@@ -87,9 +92,10 @@ class ImageReader:
                                            "scored as it is")
         return image
 
-    def usable(self, path: Path) -> bool:
-        """Whether the file can be scored by a scorer that reads it itself (noting mode and format on the way)."""
-        image = self._decode(path)
+    def usable(self, path: Path, pixels: bool = True) -> bool:
+        """Whether the file can be scored by a scorer that reads it itself (noting mode and format on the way);
+        `pixels` False checks the file without decoding it (FID reads 30,000 images once more itself)."""
+        image = self._decode(path, pixels)
         if image is not None and image.mode != "RGB":
             self.note(path, "converted", f"mode {image.mode}; the scorer converts it to RGB")
         return image is not None

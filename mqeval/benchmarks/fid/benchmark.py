@@ -64,7 +64,7 @@ class FidBenchmark(Benchmark):
         per_sample, generated = [], []
         for sample in samples:
             path = self.image_path(out_dir, sample, 0)
-            found = reader.usable(path)  # missing or undecodable files are counted and left out
+            found = reader.usable(path, pixels=False)  # missing or damaged files are counted and left out
             record = {"sample_id": sample.sample_id, "category": self.group(sample) or None,
                       "image": str(path.relative_to(out_dir)) if found else None}
             issues = reader.issues_of([path])
