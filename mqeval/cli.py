@@ -133,8 +133,8 @@ def _print_table(record, results_path: Path) -> None:
     """The metrics; with `*` after every value of an incomplete result (a footnote says why)."""
     title = f"{record.benchmark.name} | {record.model.card or 'unknown model'} | {record.benchmark.num_samples} samples"
     width = max([len("metric")] + [len(k) for k in record.metrics])
-    mark = "*" if record.incomplete else " "
-    lines = [title, f"{'metric':<{width}}  {'value':>10}   better"]
+    mark = "*" if record.incomplete else ""
+    lines = [title, f"{'metric':<{width}}  {'value':>10}{' ' if mark else ''}  better"]
     for key, value in record.metrics.items():
         lines.append(f"{key:<{width}}  {value:>10.4f}{mark}  {'higher' if record.higher_is_better[key] else 'lower'}")
     if record.incomplete:
