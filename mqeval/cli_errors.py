@@ -31,12 +31,13 @@ def describe_os_error(exc: OSError) -> str:
 
 
 def _save_traceback() -> str:
+    from mqeval.generation.lock import command_line
     from mqeval.paths import cache_dir
 
     try:
         path = cache_dir() / "last-error.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"mqeval {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}", encoding="utf-8")
+        path.write_text(f"{command_line()}\n\n{traceback.format_exc()}", encoding="utf-8")
         return f"; the traceback is in {path}"
     except OSError:
         return ""

@@ -96,3 +96,10 @@ def test_workers_write_under_their_launchers_lock(tmp_path, monkeypatch):
         with pytest.raises(RunLockedError):
             with run_lock(tmp_path):
                 pass
+
+
+def test_the_holder_record_names_the_command_without_credentials(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["mqeval", "run", "wise", "--judge-base-url", "http://me:s3cret@10.0.0.2/v1"])
+    with run_lock(tmp_path):
+        holder = lock_holder(tmp_path)
+    assert holder["command"] == "mqeval run wise --judge-base-url http://10.0.0.2/v1"

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -37,6 +38,11 @@ def lock_holder(run_dir: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def command_line() -> str:
+    """This process's `mqeval ...` command, without the credentials a URL in it may hold (user:password@)."""
+    return re.sub(r"//[^/@\s]+@", "//", " ".join(["mqeval", *sys.argv[1:]]))
 
 
 def _create_folder(run_dir: Path) -> None:
@@ -96,7 +102,7 @@ def run_lock(run_dir: Path, enabled: bool = True) -> Iterator[Optional[str]]:
     token = uuid.uuid4().hex
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "token": token,
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "command": " ".join(["mqeval", *sys.argv[1:]])[:300]}
+              "command": command_line()[:300]}
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(holder).encode())
     remove_stale_temporaries(run_dir)
