@@ -1,7 +1,7 @@
 """The `mqeval` command line. Thin: parsing, printing and launching; the work lives in mqeval.runner.
 
-Nothing at module level imports torch, so `mqeval --help` and `mqeval ls` start fast. A UserError anywhere becomes a
-one-line message on stderr and exit code 2, without a traceback.
+Nothing at module level imports torch, so `mqeval --help` and `mqeval ls` start fast. Every failure ends in one
+`Error: ...` line on stderr and a non-zero exit code, never a traceback (mqeval.cli_errors).
 """
 from __future__ import annotations
 
@@ -16,11 +16,9 @@ from mqeval.errors import UnknownNameError, UserError
 
 class _App(typer.Typer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().__call__(*args, **kwargs)
-        except UserError as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise SystemExit(2) from None
+        from mqeval.cli_errors import call_cli
+
+        call_cli(super().__call__, *args, **kwargs)
 
 
 app = _App(
@@ -49,6 +47,11 @@ BACKEND = typer.Option(None, "--backend", help="Scorer backend (detector / VQA),
 JUDGE_URL = typer.Option(None, "--judge-base-url", help="OpenAI-compatible endpoint of the judge model.")
 JUDGE_MODEL = typer.Option(None, "--judge-model", help="Judge model name at that endpoint.")
 WEIGHTS = typer.Option(None, "--weights-path", help="Local scorer weights (detector, Inception, ...).")
+STRICT = typer.Option(False, "--strict", help="Refuse to record a result with missing or unusable images or "
+                      "unanswered judge requests (by default they are scored as the official script does, "
+                      "counted and the result marked incomplete).")
+HTTP_KEY = typer.Option(False, "--judge-allow-http-key", help="Send the judge API key over plain http to another "
+                        "machine (by default it goes only over https or to this machine).")
 
 
 def _is_main_process() -> bool:
@@ -61,14 +64,15 @@ def _overrides(seed: Optional[int], steps: Optional[int], guidance: Optional[flo
     return SettingOverrides(seed=seed, num_inference_steps=steps, guidance_scale=guidance)
 
 
-def _score_options(device: str, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size: int):
+def _score_options(device: str, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size: int,
+                   allow_http_key: bool = False, resolution: Optional[int] = None):
     from mqeval.benchmarks.base import ScoreOptions
     from mqeval.paths import cache_dir
 
     return ScoreOptions(
         cache_dir=cache_dir(), device=device, backend=backend, judge_base_url=judge_base_url,
         judge_model=judge_model, weights_path=weights_path, data_dir=str(data_dir) if data_dir else None,
-        batch_size=batch_size,
+        batch_size=batch_size, judge_allow_http_key=allow_http_key, resolution=resolution,
     )
 
 
@@ -90,8 +94,9 @@ def _generate_args(benchmark: str, model: str, run_dir: Path, limit, num_process
 
 
 def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int, device: str, batch_size: int,
-              overwrite: bool, progress: bool) -> None:
+              overwrite: bool, progress: bool, lock_token: Optional[str]) -> None:
     from mqeval.generation.distributed import check_device, in_distributed_launch, relaunch
+    from mqeval.generation.lock import LOCK_TOKEN_ENV
     from mqeval.generation.manifest import check_manifest
 
     if num_processes < 1:
@@ -100,8 +105,10 @@ def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int,
         # Catch user errors here, where they print as one line, rather than in every worker.
         check_device(device)
         if not overwrite:
-            check_manifest(run_dir, plan.fingerprint())
-        relaunch([*generate_args, "--no-warnings"], num_processes)  # this process has printed them already
+            check_manifest(run_dir, plan.fingerprint(batch_size))
+        # Workers write under this process's lock; it has printed the warnings already.
+        relaunch([*generate_args, "--no-warnings"], num_processes,
+                 extra_env={LOCK_TOKEN_ENV: lock_token} if lock_token else {})
         return
     from mqeval.runner import generate_images
 
@@ -124,11 +131,15 @@ def _plan(benchmark, model, limit, data_dir, checkpoint, seed, steps, guidance, 
 
 
 def _print_table(record, results_path: Path) -> None:
+    """The metrics; with `*` after every value of an incomplete result (a footnote says why)."""
     title = f"{record.benchmark.name} | {record.model.card or 'unknown model'} | {record.benchmark.num_samples} samples"
     width = max([len("metric")] + [len(k) for k in record.metrics])
-    lines = [title, f"{'metric':<{width}}  {'value':>10}  better"]
+    mark = "*" if record.incomplete else ""
+    lines = [title, f"{'metric':<{width}}  {'value':>10}{' ' if mark else ''}  better"]
     for key, value in record.metrics.items():
-        lines.append(f"{key:<{width}}  {value:>10.4f}  {'higher' if record.higher_is_better[key] else 'lower'}")
+        lines.append(f"{key:<{width}}  {value:>10.4f}{mark}  {'higher' if record.higher_is_better[key] else 'lower'}")
+    if record.incomplete:
+        lines.append(f"* INCOMPLETE: {'; '.join(record.incomplete)}")
     typer.echo("\n".join(lines))
     typer.echo(f"results: {results_path}", err=True)
 
@@ -203,12 +214,14 @@ def run(
     num_inference_steps: Optional[int] = STEPS, guidance_scale: Optional[float] = GUIDANCE,
     overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS, backend: Optional[str] = BACKEND,
     judge_base_url: Optional[str] = JUDGE_URL, judge_model: Optional[str] = JUDGE_MODEL,
-    weights_path: Optional[str] = WEIGHTS,
+    weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT, judge_allow_http_key: bool = HTTP_KEY,
 ) -> None:
     """Generate a benchmark's images, score them and write results.json + samples.jsonl; print the scores."""
     from mqeval.benchmarks.registry import load_spec
-    from mqeval.runner import default_run_dir, model_record, record_run, score_images
+    from mqeval.generation.lock import run_lock
     from mqeval.generation.runner import images_dir_of
+    from mqeval.preflight import preflight
+    from mqeval.runner import check_scored, default_run_dir, model_record, record_run, score_images
 
     if load_spec(benchmark).plugin == "lmms-eval":  # understanding suites score the MLLM, not generated images
         from mqeval.benchmarks.understanding.evaluate import run_understanding
@@ -221,20 +234,25 @@ def run(
     run_dir = out or default_run_dir(benchmark, plan.card.name)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
                           seed, num_inference_steps, guidance_scale, overwrite, no_progress)
-    _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress)
-    if not _is_main_process():
-        return
-    images_dir = images_dir_of(run_dir)
-    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, 16)
-    result = score_images(plan.benchmark, plan.samples, images_dir, options)
-    record, path = record_run(
-        run_dir, plan.benchmark, plan.samples, plan.num_available, plan.limit, result, images_dir,
-        model=model_record(plan.card, plan.checkpoint), settings=plan.settings, batch_size=batch_size,
-        device=device, num_processes=max(num_processes, int(os.environ.get("WORLD_SIZE", "1"))),
-        warnings=plan.warnings(),
-    )
+    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, 16,
+                             judge_allow_http_key, plan.settings.resolution)
+    with run_lock(run_dir, enabled=_is_main_process()) as lock_token:
+        if lock_token is not None:
+            preflight(plan, run_dir, batch_size, options)
+        _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, lock_token)
+        if not _is_main_process():
+            return
+        images_dir = images_dir_of(run_dir)
+        result = score_images(plan.benchmark, plan.samples, images_dir, options, strict=strict)
+        record, path = record_run(
+            run_dir, plan.benchmark, plan.samples, plan.num_available, plan.limit, result, images_dir,
+            model=model_record(plan.card, plan.checkpoint), settings=plan.settings, batch_size=batch_size,
+            device=device, num_processes=max(num_processes, int(os.environ.get("WORLD_SIZE", "1"))),
+            warnings=plan.warnings(),
+        )
+        _write_sample_grid(run_dir)
     _print_table(record, path)
-    _write_sample_grid(run_dir)
+    check_scored(record, path)
 
 
 @app.command("generate")
@@ -248,6 +266,8 @@ def generate(
     no_warnings: bool = typer.Option(False, "--no-warnings", hidden=True),
 ) -> None:
     """Generate a benchmark's images in its official layout (resumable; no scoring)."""
+    from mqeval.generation.lock import run_lock
+    from mqeval.preflight import preflight
     from mqeval.runner import default_run_dir
 
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale,
@@ -255,7 +275,10 @@ def generate(
     run_dir = out or default_run_dir(benchmark, plan.card.name)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
                           seed, num_inference_steps, guidance_scale, overwrite, no_progress)
-    _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress)
+    with run_lock(run_dir, enabled=_is_main_process()) as lock_token:
+        if lock_token is not None:
+            preflight(plan, run_dir, batch_size, None)  # no scorer checks
+        _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, lock_token)
 
 
 @app.command("score")
@@ -267,53 +290,35 @@ def score(
     limit: Optional[int] = LIMIT, device: str = DEVICE, data_dir: Optional[Path] = DATA_DIR,
     batch_size: int = typer.Option(16, "--batch-size", help="Scorer batch size."),
     backend: Optional[str] = BACKEND, judge_base_url: Optional[str] = JUDGE_URL,
-    judge_model: Optional[str] = JUDGE_MODEL, weights_path: Optional[str] = WEIGHTS,
+    judge_model: Optional[str] = JUDGE_MODEL, weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT,
+    judge_allow_http_key: bool = HTTP_KEY,
 ) -> None:
     """Score existing images; writes results.json + samples.jsonl and prints the scores."""
     from mqeval.benchmarks.registry import load_benchmark
-    from mqeval.errors import DataIntegrityError
-    from mqeval.generation.manifest import MANIFEST_NAME, read_manifest
-    from mqeval.generation.runner import IMAGES_DIRNAME
-    from mqeval.runner import model_record, record_run, score_images, select_samples, settings_from_manifest, warn
-    from mqeval.zoo import resolve_card
+    from mqeval.generation.lock import run_lock
+    from mqeval.origin import images_origin
+    from mqeval.runner import check_scored, model_record, record_run, score_images, select_samples, warn
 
     bench = load_benchmark(benchmark)
-    images = Path(images)
-    if not images.is_dir():
-        raise DataIntegrityError(f"--images {images} is not a folder")
-    # A folder written by `mqeval generate`: <run>/generation.json + <run>/images/<layout>.
-    if (images / MANIFEST_NAME).is_file() and (images / IMAGES_DIRNAME).is_dir():
-        run_dir, images_dir = images, images / IMAGES_DIRNAME
-    elif images.name == IMAGES_DIRNAME and (images.parent / MANIFEST_NAME).is_file():
-        run_dir, images_dir = images.parent, images
-    else:
-        run_dir, images_dir = images, images
-    manifest = read_manifest(run_dir) if run_dir != images_dir else None
-    settings = settings_from_manifest(run_dir) if manifest else None
-    card_name = model or (manifest or {}).get("model", {}).get("card")
-    card = resolve_card(card_name) if card_name else None
-    warnings = []
-    if manifest is None:
-        warnings.append("images of unknown origin: generation settings and seeds are not recorded")
-    if card is not None and card.checkpoint.random_init:
-        warnings.append(f"model '{card.name}' has random weights (random_init card): its scores are meaningless")
-    if manifest and manifest.get("benchmark", {}).get("name") not in (None, benchmark):
-        raise UserError(f"{run_dir} holds images of benchmark '{manifest['benchmark']['name']}', not '{benchmark}'")
     samples, total = select_samples(bench, limit, str(data_dir) if data_dir else None)
+    origin = images_origin(Path(images), bench, samples, model)
+    warnings = list(origin.warnings)
     if limit is not None and len(samples) < total:
         warnings.append(f"--limit {limit}: {len(samples)} of {total} samples; "
                         "not comparable with full-benchmark numbers")
     for message in warnings:
         warn(message)
-    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size)
-    result = score_images(bench, samples, images_dir, options)
-    sha = (manifest or {}).get("model", {}).get("checkpoint_sha256")
-    record, path = record_run(
-        out or run_dir, bench, samples, total, limit, result, images_dir,
-        model=model_record(card, None, sha), settings=settings, batch_size=None, device=device,
-        num_processes=1, warnings=warnings,
-    )
+    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size,
+                             judge_allow_http_key, origin.settings.resolution if origin.settings else None)
+    with run_lock(out or origin.run_dir):
+        result = score_images(bench, samples, origin.images_dir, options, strict=strict)
+        record, path = record_run(
+            out or origin.run_dir, bench, samples, total, limit, result, origin.images_dir,
+            model=model_record(origin.card, None, origin.checkpoint_sha256), settings=origin.settings,
+            batch_size=origin.batch_size, device=device, num_processes=1, warnings=warnings,
+        )
     _print_table(record, path)
+    check_scored(record, path)
 
 
 def _register_area_commands() -> None:

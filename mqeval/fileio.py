@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -27,6 +28,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+# Temporaries: `.<name>.<pid>.<12 hex>.tmp<suffix>` (atomic_path), and `.<name>.<random>.tmp<suffix>` of earlier
+# mqeval versions; a user's `.notes.tmp` does not match.
+TEMPORARY_NAME = re.compile(r"^\..+\.[^.]+\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete the temporaries of killed writers under `folder` (recursively); returns how many. Call it only while
+    no other process writes there (under the run folder's lock)."""
+    removed = 0
+    if Path(folder).is_dir():
+        for path in Path(folder).rglob(".*.tmp*"):
+            if path.is_file() and TEMPORARY_NAME.match(path.name):
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
     with atomic_path(path) as tmp:
@@ -40,6 +58,14 @@ def write_json(path: str | Path, data: Any) -> None:
     with atomic_open(path, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2, sort_keys=False, default=str)
         handle.write("\n")
+
+
+def read_json_or_none(path: str | Path) -> Any:
+    """A JSON file's content; None when it is missing or damaged (for records that can be rebuilt)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def sha256_bytes(data: bytes) -> str:

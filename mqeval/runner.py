@@ -14,10 +14,9 @@ from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScoreResult
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.config import to_dict
 from mqeval.environment import collect_environment
-from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError
+from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError, UserError
 from mqeval.fileio import sha256_file
 from mqeval.generation.jobs import sample_seeds
-from mqeval.generation.manifest import read_manifest
 from mqeval.generation.settings import GenerationSettings, SettingOverrides, resolve_settings
 from mqeval.results.schema import (
     SCHEMA_VERSION, BenchmarkRecord, EnvironmentRecord, ModelRecord, RunRecord, ScorerRecord,
@@ -41,9 +40,11 @@ class RunPlan:
     checkpoint: Optional[Path]  # None for random-init cards
     overrides: SettingOverrides
 
-    def fingerprint(self) -> dict[str, Any]:
-        """What the images depend on; stored in generation.json so that a resume never mixes configurations."""
-        return {
+    def fingerprint(self, batch_size: Optional[int] = None) -> dict[str, Any]:
+        """What the images depend on; stored in generation.json so that a resume never mixes configurations.
+        The batch size is part of it: batched kernels may round differently, and results record it."""
+        extra = {"batch_size": batch_size} if batch_size is not None else {}
+        return {**extra,
             "benchmark": {"name": self.benchmark.name, "version": self.benchmark.spec.version,
                           "data_sha256": self.benchmark.data_hashes()},
             "model": {"card": self.card.name, "config": to_dict(self.card.model),
@@ -133,29 +134,69 @@ def generate_images(
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # its weight-loading bar would fill logs
-        return load_model(plan.card, checkpoint=plan.checkpoint, device=group.device).eval()
+        try:
+            return load_model(plan.card, checkpoint=plan.checkpoint, device=group.device).eval()
+        except UserError:
+            raise
+        except Exception as exc:  # damaged weights or config raise whatever json / safetensors / torch raise
+            weights = f" from {plan.checkpoint}" if plan.checkpoint else ""
+            raise DataIntegrityError(f"model '{plan.card.name}' cannot be loaded{weights} ({type(exc).__name__}: "
+                                     f"{str(exc)[:300]}); a file of it is damaged or of another model") from None
 
     return generate(
         plan.benchmark, plan.samples, LazyPipeline(load), plan.settings, run_dir, batch_size=batch_size, group=group,
-        progress=progress, fingerprint=plan.fingerprint(), overwrite=overwrite,
+        progress=progress, fingerprint=plan.fingerprint(batch_size), overwrite=overwrite,
     )
 
 
 def score_images(
-    benchmark: Benchmark, samples: list[Sample], images_dir: Path, options: ScoreOptions
+    benchmark: Benchmark, samples: list[Sample], images_dir: Path, options: ScoreOptions, strict: bool = False
 ) -> ScoreResult:
+    """Score a folder. Missing or unusable images are scored as the benchmark's official script scores them and
+    counted (the result is then marked incomplete); with `strict`, any of them is an error instead."""
+    if not Path(images_dir).is_dir():
+        raise DataIntegrityError(f"the images folder {images_dir} is missing (or not a folder)")
     missing = [str(path) for s in samples for path in benchmark.scored_paths(images_dir, s) if not path.is_file()]
-    if missing:
+    if strict and missing:
         raise DataIntegrityError(
-            f"{len(missing)} image(s) of {benchmark.name} are missing under {images_dir}, e.g. {missing[0]}; "
+            f"--strict: {len(missing)} image(s) of {benchmark.name} are missing under {images_dir}, e.g. "
+            f"{missing[0]}; generate them first (`mqeval generate`) or pass the folder that holds the official layout"
+        )
+    if len(missing) == sum(len(benchmark.scored_paths(images_dir, s)) for s in samples):
+        raise DataIntegrityError(
+            f"all {len(missing)} images of {benchmark.name} are missing under {images_dir} (e.g. {missing[0]}); "
             "generate them first (`mqeval generate`) or pass the folder that holds the official layout"
         )
-    return benchmark.score(images_dir, samples, options)
+    result = benchmark.score(images_dir, samples, options)
+    for message in result.warnings:
+        warn(message)
+    if strict and incomplete_reasons(result):
+        raise DataIntegrityError(f"--strict: the result is incomplete ({'; '.join(incomplete_reasons(result))}); "
+                                 "nothing was recorded")
+    return result
 
 
-def _image_paths(benchmark: Benchmark, images_dir: Path, sample: Sample, settings: Optional[GenerationSettings]):
-    count = (settings or benchmark.generation).images_per_prompt
-    return [Path(benchmark.image_path(images_dir, sample, j)) for j in range(count)]
+def incomplete_reasons(result: ScoreResult) -> list[str]:
+    """Why a result covers less than the protocol asks: unusable images, unanswered judge requests, no value."""
+    import math
+
+    reasons = list(result.incomplete)
+    unanswered = int(result.metrics.get("judge_failures", 0) or 0)
+    if unanswered:
+        reasons.append(f"{unanswered} judge request(s) unanswered")
+    empty = [k for k, v in result.metrics.items() if not math.isfinite(v)]
+    if empty:
+        reasons.append(f"no value for {', '.join(empty)}")
+    return reasons
+
+
+def check_scored(record: RunRecord, path: Path) -> None:
+    """A run that scored nothing at all is an error (after its counts were recorded), never a quiet exit 0."""
+    import math
+
+    values = [v for k, v in record.metrics.items() if not k.startswith(("num_", "judge_")) and math.isfinite(v)]
+    if record.incomplete and not values:
+        raise DataIntegrityError(f"nothing could be scored ({'; '.join(record.incomplete)}); counts in {path}")
 
 
 def record_run(
@@ -197,9 +238,11 @@ def record_run(
         higher_is_better=dict(result.higher_is_better),
         environment=EnvironmentRecord(**collect_environment(device, num_processes)),
         warnings=tuple(warnings) + tuple(result.warnings),
+        incomplete=tuple(incomplete_reasons(result)),
+        image_issues=dict(result.image_issues),
     )
     seeds = [sample_seeds(s, settings) if settings else [] for s in samples]
-    images = [[_relative(p, run_dir) for p in _image_paths(benchmark, images_dir, s, settings)] for s in samples]
+    images = [[_relative(p, run_dir) for p in benchmark.scored_paths(images_dir, s)] for s in samples]
     path = write_run(run_dir, record, sample_rows(samples, seeds, images, result.per_sample))
     return record, path
 
@@ -222,16 +265,6 @@ def _relative(path: Path, root: Path) -> str:
         return str(Path(path).resolve().relative_to(Path(root).resolve()))
     except ValueError:
         return str(Path(path).resolve())
-
-
-def settings_from_manifest(run_dir: Path) -> Optional[GenerationSettings]:
-    """The settings a folder's images were generated with, if mqeval generated them."""
-    from mqeval.config import from_dict
-
-    manifest = read_manifest(run_dir)
-    if not manifest or "settings" not in manifest:
-        return None
-    return from_dict(GenerationSettings, manifest["settings"], f"{run_dir}/generation.json settings")
 
 
 def warn(message: str) -> None:

@@ -60,7 +60,8 @@ class FakeOpenAIServer:
             self.requests.append(request)
             if self.script:
                 return self.script.pop(0)
-        return Reply(content=self.answer(request))
+        answer = self.answer(request)  # a text, or a whole Reply (e.g. an error for some requests only)
+        return answer if isinstance(answer, Reply) else Reply(content=answer)
 
     def __enter__(self) -> "FakeOpenAIServer":
         owner = self

@@ -83,7 +83,8 @@ def test_missing_images_and_counts_are_reported(tmp_path, inception_weights, sma
         random_image(rng).save(bench.image_path(out, s, 0))
     result = bench.score(out, samples, ScoreOptions(weights_path=str(inception_weights), data_dir=str(data),
                                                     cache_dir=tmp_path / "cache"))
-    assert result.warnings[0] == "2 of 6 generated images are missing; FID uses the rest"
+    assert result.warnings[0].startswith("2 of 6 generated images are missing or unreadable; FID uses the rest")
+    assert result.image_issues == {"missing": 2} and result.incomplete == ["2 image(s) missing"]
     assert "biased upward" in result.warnings[1]
     assert [r["image"] for r in result.per_sample][3:] == ["00003.png", None, None]
     assert "fid_animals" in result.metrics and "fid_logo" not in result.metrics  # 3 + 1 images: logo has < 2

@@ -1,37 +1,25 @@
 """`mqeval score wise --images DIR --judge-base-url http://127.0.0.1:PORT/v1 --judge-model X` end to end."""
 from __future__ import annotations
 
-import dataclasses
 import json
 
 from PIL import Image
 from typer.testing import CliRunner
 
-import mqeval.benchmarks.registry as registry
 from fake_openai_server import FakeOpenAIServer
-from mqeval.fileio import sha256_file
-from test_wise import write_standins
+from test_wise import use_standins, write_standins
 
 
 def test_cli_score_wise_against_fake_judge(tmp_path, monkeypatch):
     from mqeval.cli import app
 
     standins = write_standins(tmp_path / "data")
-    real_load_spec = registry.load_spec
-
-    def standin_spec(name, *args, **kwargs):
-        # the real spec, with the stand-in files' hashes (the real hashes would reject them)
-        spec = real_load_spec(name, *args, **kwargs)
-        data = {key: dataclasses.replace(entry, sha256=sha256_file(standins / entry.url.rsplit("/", 1)[-1]))
-                for key, entry in spec.data.items()}
-        return dataclasses.replace(spec, data=data)
-
-    monkeypatch.setattr(registry, "load_spec", standin_spec)
+    use_standins(monkeypatch, standins)
     monkeypatch.setenv("MQEVAL_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "images"
     (out / "cultural_common_sense").mkdir(parents=True)
     for pid in range(1, 6):
-        Image.new("RGB", (8, 8), (pid, 0, 0)).save(out / "cultural_common_sense" / f"{pid}.png")
+        Image.new("RGB", (16, 16), (pid, 0, 0)).save(out / "cultural_common_sense" / f"{pid}.png")
     with FakeOpenAIServer(answer=lambda r: "Consistency: 2\nRealism: 1\nAesthetic Quality: 0") as server:
         args = ["score", "wise", "--images", str(out), "--judge-base-url", server.base_url, "--judge-model", "X",
                 "--data-dir", str(standins), "--limit", "5"]

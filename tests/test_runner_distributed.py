@@ -38,5 +38,5 @@ def test_two_gloo_processes_write_the_same_images_as_one(tmp_path):
 
 def test_relaunch_command_runs_the_cli_module_under_torchrun():
     argv = relaunch_argv(["generate", "shapes", "--model", "metaquery-tiny"], 3)
-    assert argv[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=3"]
+    assert argv[1:5] == ["-m", "mqeval.generation.torchrun", "--standalone", "--nproc_per_node=3"]  # torchrun
     assert argv[5:] == ["-m", "mqeval.cli", "generate", "shapes", "--model", "metaquery-tiny"]

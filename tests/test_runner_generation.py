@@ -162,7 +162,7 @@ def test_image_format_follows_the_layout_extension(tmp_path):
 
 
 def test_scoring_needs_every_image_of_the_protocol(tmp_path):
-    """Samples that leave num_images at 1 still need images_per_prompt images before scoring starts."""
+    """Samples that leave num_images at 1 still need images_per_prompt images before --strict scoring starts."""
     from mqeval.benchmarks.base import ScoreOptions
     from mqeval.errors import DataIntegrityError
     from mqeval.runner import score_images
@@ -172,5 +172,5 @@ def test_scoring_needs_every_image_of_the_protocol(tmp_path):
     samples = bench.samples()
     assert all(s.num_images == 1 for s in samples) and bench.generation.images_per_prompt == 2
     bench.image_path(tmp_path / "images", samples[0], 1).unlink()
-    with pytest.raises(DataIntegrityError, match="1 image"):
-        score_images(bench, samples, tmp_path / "images", ScoreOptions())
+    with pytest.raises(DataIntegrityError, match="--strict: 1 image"):
+        score_images(bench, samples, tmp_path / "images", ScoreOptions(), strict=True)

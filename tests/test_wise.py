@@ -48,12 +48,27 @@ def write_standins(folder: Path) -> Path:
     return folder
 
 
-def standin_benchmark(name: str, folder: Path):
-    """The real spec with the stand-in files' hashes (the real files' hashes would reject them)."""
-    spec = load_spec(name)
+def with_standin_hashes(spec, folder: Path):
+    """A WISE spec with the stand-in files' hashes (the real files' hashes would reject them); others unchanged."""
+    if not spec.name.startswith("wise"):
+        return spec
     data = {key: dataclasses.replace(entry, sha256=sha256_file(folder / entry.url.rsplit("/", 1)[-1]))
             for key, entry in spec.data.items()}
-    return PLUGINS.get(spec.plugin)(dataclasses.replace(spec, data=data))
+    return dataclasses.replace(spec, data=data)
+
+
+def use_standins(monkeypatch, folder: Path) -> None:
+    """Every WISE spec the registry loads gets the stand-in files' hashes."""
+    import mqeval.benchmarks.registry as registry
+
+    real_load_spec = registry.load_spec
+    monkeypatch.setattr(registry, "load_spec", lambda name, *a, **k: with_standin_hashes(real_load_spec(name, *a, **k),
+                                                                                        folder))
+
+
+def standin_benchmark(name: str, folder: Path):
+    spec = with_standin_hashes(load_spec(name), folder)
+    return PLUGINS.get(spec.plugin)(spec)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +166,7 @@ def write_images(bench, samples, out: Path) -> None:
     for s in samples:
         path = bench.image_path(out, s, 0)
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (8, 8), (int(s.sample_id) % 256, 0, 0)).save(path)
+        Image.new("RGB", (16, 16), (int(s.sample_id) % 256, 0, 0)).save(path)
 
 
 def test_end_to_end_scoring_against_fake_judge(standins, tmp_path):
@@ -186,8 +201,8 @@ def test_missing_image_and_flat_layout(standins, tmp_path):
     samples = [s for s in bench.samples(standins) if int(s.sample_id) in (3, 4, 5)]
     out = tmp_path / "flat"
     out.mkdir()
-    Image.new("RGB", (8, 8)).save(out / "3.png")  # WISE's own flat layout is accepted too
-    Image.new("RGB", (8, 8), (9, 9, 9)).save(out / "4.png")
+    Image.new("RGB", (16, 16)).save(out / "3.png")  # WISE's own flat layout is accepted too
+    Image.new("RGB", (16, 16), (9, 9, 9)).save(out / "4.png")
     with FakeOpenAIServer(answer=lambda r: "Consistency: 0\nRealism: 0\nAesthetic Quality: 0") as server:
         options = ScoreOptions(cache_dir=tmp_path / "cache", judge_base_url=server.base_url, data_dir=str(standins))
         result = bench.score(out, samples, options)

@@ -36,6 +36,12 @@ class GenerationSpec:
     resolution: Optional[int] = None
     scheduler: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        from mqeval.generation.limits import check_sampling
+
+        check_sampling(self.guidance_scale, None, self.num_inference_steps, self.resolution, self.seed,
+                       self.images_per_prompt)
+
 
 @dataclass(frozen=True)
 class DataFile:
@@ -74,6 +80,8 @@ class ScoreOptions:
     weights_path: Optional[str] = None  # local scorer weights (e.g. Inception, detector)
     data_dir: Optional[str] = None  # local copy of data that is otherwise downloaded
     batch_size: int = 16
+    judge_allow_http_key: bool = False  # send the API key over plain http to a host other than this machine
+    resolution: Optional[int] = None  # side of the run's images, when known (from its generation settings)
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,8 @@ class ScoreResult:
     per_sample: list[dict[str, Any]]  # one record per sample: {"sample_id", <metric>: value, ...}
     scorer: ScorerInfo
     warnings: list[str] = field(default_factory=list)  # e.g. unparseable judge answers: counted, never dropped
+    image_issues: dict[str, int] = field(default_factory=dict)  # mqeval.images.check counts per kind
+    incomplete: list[str] = field(default_factory=list)  # why the numbers cover less than the protocol asks
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,13 @@ class Benchmark(ABC):
 
     def finalize(self, out_dir: Path, samples: list[Sample]) -> None:
         """Write what the official layout needs besides the images (metadata files, grids). Idempotent."""
+
+    def preflight(self, options: ScoreOptions) -> None:
+        """Before any image is generated: raise a UserError if scoring would fail (data files, scorer weights,
+        endpoints). By default every data file the spec lists is resolved and its checksum checked."""
+        from mqeval.benchmarks.downloads import check_spec_data
+
+        check_spec_data(self.spec, options)
 
     @abstractmethod
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:

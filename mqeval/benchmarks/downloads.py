@@ -22,14 +22,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from mqeval.errors import DataIntegrityError
 from mqeval.fileio import atomic_path, sha256_file, write_json
 from mqeval.paths import cache_dir
 
 if TYPE_CHECKING:
-    from mqeval.benchmarks.base import DataFile
+    from mqeval.benchmarks.base import BenchmarkSpec, DataFile
 
 TRUST_ENV = "MQEVAL_TRUST_FIRST_DOWNLOAD"
 OFFLINE_ENVS = ("MQEVAL_OFFLINE", "HF_HUB_OFFLINE")
@@ -210,3 +210,11 @@ def recorded_hashes(data: "dict[str, DataFile]", cache_root: Optional[Path] = No
             digest = pins[entry.url]
         out[key] = digest
     return out
+
+
+def check_spec_data(spec: "BenchmarkSpec", options: Any) -> None:
+    """Resolve every data file a spec locates (shipped or downloaded): present and of the pinned checksum."""
+    for key, entry in spec.data.items():
+        if entry.path is not None or entry.url is not None:
+            resolve_data_file(entry, key, local_dir=getattr(options, "data_dir", None),
+                              cache_root=getattr(options, "cache_dir", None))

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
 from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScoreResult, ScorerInfo
+from mqeval.benchmarks.geneval_layout import match_prompt_folders
 from mqeval.benchmarks.geneval_rules import GenEvalThresholds, aggregate_geneval, evaluate_image
 from mqeval.errors import DataIntegrityError
 from mqeval.fileio import atomic_open, verify_sha256
+from mqeval.images.check import ImageReader
 from mqeval.paths import BENCHMARK_SPECS_DIR
 
 SCORER_VERSION = "1"
@@ -62,10 +64,13 @@ class LazyColorClassifier:
         self._factory = factory
         self._loaded = None
 
-    def __call__(self, image, detections, classname):
+    def load(self):
         if self._loaded is None:
             self._loaded = self._factory()
-        return self._loaded(image, detections, classname)
+        return self._loaded
+
+    def __call__(self, image, detections, classname):
+        return self.load()(image, detections, classname)
 
 
 def judge_samples(
@@ -75,17 +80,29 @@ def judge_samples(
     color_classifier: Any,
     thresholds: GenEvalThresholds = GenEvalThresholds(),
     batch_size: int = 16,
+    reader: Optional[ImageReader] = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Per-sample records ({sample_id, tag, correct, correct_images, reasons, images}) and warnings."""
+    """Per-sample records ({sample_id, tag, correct, correct_images, reasons, images}) and warnings.
+
+    Prompt folders are found by their own metadata.jsonl (mqeval.benchmarks.geneval_layout); files that cannot be
+    decoded are left out and counted by `reader` (the official scorer would stop at the first one)."""
     from PIL import Image, ImageOps
 
+    reader = reader or ImageReader(Path(out_dir))
+    layout = match_prompt_folders(Path(out_dir), samples)
     jobs: list[tuple[int, Path]] = []
-    warnings: list[str] = []
+    warnings: list[str] = list(layout.warnings)
     records = []
     for k, sample in enumerate(samples):
-        paths = sample_images(Path(out_dir) / f"{sample.index:05d}")
+        folder = layout.folders[sample.sample_id]
+        paths = sample_images(folder) if folder is not None else []
         if len(paths) != sample.num_images:
             warnings.append(f"prompt {sample.index:05d}: {len(paths)} images found, {sample.num_images} expected")
+        for j in range(len(paths), sample.num_images):
+            reader.note(Path(out_dir) / f"{sample.index:05d}" / "samples" / f"{j:04d}.png",
+                        "missing" if folder is not None else "wrong_prompt",
+                        "no such file" if folder is not None else layout.mismatched[sample.sample_id])
+        paths = [p for p in paths if reader.usable(p)]
         records.append({"sample_id": sample.sample_id, "tag": sample.metadata["tag"], "correct": None,
                         "correct_images": [], "reasons": [],
                         "images": [str(p.relative_to(out_dir)) for p in paths]})
@@ -99,9 +116,13 @@ def judge_samples(
                                      thresholds=thresholds, image=image)
             records[k]["correct_images"].append(bool(verdict.correct))
             records[k]["reasons"].append(verdict.reason)
-    for rec in records:
+    for rec, sample in zip(records, samples):
         imgs = rec["correct_images"]
         rec["correct"] = sum(imgs) / len(imgs) if imgs else None
+        issues = reader.issues_of([Path(out_dir) / f"{sample.index:05d}" / "samples" / f"{j:04d}.png"
+                                   for j in range(sample.num_images)] + [Path(out_dir) / p for p in rec["images"]])
+        if issues:
+            rec["image_issues"] = issues
     return records, warnings
 
 
@@ -162,11 +183,19 @@ class GenEvalBenchmark(Benchmark):
         colour = LazyColorClassifier(lambda: ClipColorClassifier.load(clip_config, options.device, weights_dir))
         return detector, colour
 
+    def preflight(self, options: ScoreOptions) -> None:
+        """Data files, then the detector and CLIP weights: missing weights stop a run before generation."""
+        super().preflight(options)
+        _, colour = self.build_scorers(options)
+        colour.load()
+
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         from mqeval.scorers.clip_color import ClipColorConfig, resolve_clip_source
 
         detector, colour = self.build_scorers(options)
-        records, warnings = judge_samples(Path(out_dir), samples, detector, colour, batch_size=options.batch_size)
+        reader = ImageReader(Path(out_dir))  # the official scorer takes any size and converts to RGB
+        records, warnings = judge_samples(Path(out_dir), samples, detector, colour, batch_size=options.batch_size,
+                                          reader=reader)
         clip_name, clip_weights = resolve_clip_source(
             ClipColorConfig(model=self.options.clip_model, pretrained=self.options.clip_pretrained),
             Path(options.weights_path) if options.weights_path else None)
@@ -179,7 +208,9 @@ class GenEvalBenchmark(Benchmark):
             per_sample=records,
             scorer=ScorerInfo(name=f"geneval-{detector.name}", version=SCORER_VERSION, weights=detector.weights,
                               notes=notes),
-            warnings=warnings,
+            warnings=warnings + reader.warnings(),
+            image_issues=reader.counts(),
+            incomplete=reader.incomplete(),
         )
 
     def aggregate(self, per_sample: list[dict[str, Any]]) -> dict[str, float]:

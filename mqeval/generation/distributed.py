@@ -2,15 +2,22 @@
 
 Multi-process runs are started by `torchrun` (or `accelerate launch --multi_gpu`, or any launcher that sets the
 torch.distributed environment variables). `accelerate launch --cpu` cannot start several CPU processes without MPI,
-so `mqeval ... --num-processes K` re-launches itself through `python -m torch.distributed.run --standalone`; on CPU
-PartialState(cpu=True) then joins a gloo group.
+so `mqeval ... --num-processes K` re-launches itself through torchrun (`python -m torch.distributed.run
+--standalone`, wrapped by mqeval.generation.torchrun so that a failing worker ends in its own Error line, not
+torchrun's traceback); on CPU PartialState(cpu=True) then joins a gloo group. The re-launched torchrun runs in its
+own process group (session), which the launcher stops as a whole when it is interrupted or terminated; on Linux
+torchrun also gets SIGTERM when the launcher dies without a chance to clean up (SIGKILL), and then stops its
+workers itself.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from typing import Sequence
+import threading
+from typing import Mapping, Optional, Sequence
 
 from mqeval.errors import UserError
 
@@ -53,17 +60,55 @@ class ProcessGroup:
 def relaunch_argv(cli_args: Sequence[str], num_processes: int) -> list[str]:
     """The command that runs `mqeval <cli_args>` in `num_processes` processes on this machine."""
     return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={num_processes}",
+        sys.executable, "-m", "mqeval.generation.torchrun", "--standalone", f"--nproc_per_node={num_processes}",
         "-m", "mqeval.cli", *cli_args,
     ]
 
 
-def relaunch(cli_args: Sequence[str], num_processes: int, what: str = "generation") -> None:
-    """Run `mqeval <cli_args>` under torchrun and wait; a failing worker becomes a UserError with its exit code."""
-    env = dict(os.environ)
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the launcher dies (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM to the child's whole process group; SIGKILL to whatever is left of it after `grace_s`."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace_s)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5.0)
+
+
+def _terminate(signum, frame):  # SIGTERM in the launcher: unwind like Ctrl-C, so the group is stopped
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def relaunch(cli_args: Sequence[str], num_processes: int, what: str = "generation",
+             extra_env: Optional[Mapping[str, str]] = None) -> None:
+    """Run `mqeval <cli_args>` under torchrun and wait; a failing worker becomes a UserError with its exit code.
+    Interrupting or terminating this process stops torchrun and its workers."""
+    env = {**os.environ, **(extra_env or {})}
     # Share the cores between the processes (torchrun alone would give each one thread); an explicit
     # OMP_NUM_THREADS is kept, which is how the tests run 1 and 2 processes with the same CPU kernels.
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
-    result = subprocess.run(relaunch_argv(cli_args, num_processes), env=env)
-    if result.returncode != 0:
-        raise UserError(f"the {num_processes}-process {what} failed with exit code {result.returncode} (see above)")
+    process = subprocess.Popen(relaunch_argv(cli_args, num_processes), env=env, start_new_session=True,
+                               preexec_fn=_die_with_parent)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        returncode = process.wait()
+    except BaseException:
+        stop_process_group(process)
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    if returncode != 0:
+        raise UserError(f"the {num_processes}-process {what} failed with exit code {returncode} (see above)")

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from mqeval.benchmarks.base import Benchmark, Sample
-from mqeval.fileio import atomic_path
+from mqeval.fileio import atomic_path, remove_stale_temporaries
 from mqeval.generation.distributed import ProcessGroup
 from mqeval.generation.jobs import ImageJob, image_format, is_valid_image, make_batches, plan_jobs, shard
 from mqeval.generation.manifest import MANIFEST_NAME, check_manifest, write_manifest
+from mqeval.generation.provenance import ImageLedger, adopt_legacy_images, trusted_images
 from mqeval.generation.settings import GenerationSettings
 
 IMAGES_DIRNAME = "images"
@@ -69,6 +70,7 @@ def generate(
     pipeline = as_pipeline(model_or_pipeline)
     jobs = plan_jobs(benchmark, samples, settings, images_dir)
     size = (settings.resolution, settings.resolution)
+    ledger = ImageLedger(out_dir)
 
     if fingerprint is not None and not overwrite:
         check_manifest(out_dir, fingerprint)
@@ -77,22 +79,25 @@ def generate(
         if overwrite:
             shutil.rmtree(images_dir, ignore_errors=True)
             (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+            ledger.clear()
         remove_stale_temporaries(images_dir)
         if fingerprint is not None:
             write_manifest(out_dir, fingerprint)
+        adopt_legacy_images(ledger, (job.path for job in jobs if is_valid_image(job.path, size)))
     group.barrier()
-    finished = {job.path for job in jobs if is_valid_image(job.path, size)}
+    finished = trusted_images(ledger, [job.path for job in jobs if is_valid_image(job.path, size)], group.is_main)
     group.barrier()
 
     pending = [batch for batch in make_batches(jobs, batch_size) if any(j.path not in finished for j in batch)]
     mine = shard(pending, group.rank, group.world_size)
-    num_written = _run(pipeline, mine, settings, finished, size, group, progress)
+    num_written = _run(pipeline, mine, settings, finished, size, group, progress, ledger)
 
     group.barrier()
     if group.is_main:
         missing = [str(job.path) for job in jobs if not is_valid_image(job.path, size)]
         if missing:
             raise RuntimeError(f"{len(missing)} images are missing after generation, e.g. {missing[0]}")
+        ledger.compact()
         benchmark.finalize(images_dir, list(samples))
     return GenerationReport(
         images_dir=images_dir,
@@ -113,6 +118,7 @@ def _run(
     size: tuple[int, int],
     group: ProcessGroup,
     progress: bool,
+    ledger: ImageLedger,
 ) -> int:
     from tqdm.auto import tqdm
 
@@ -129,6 +135,7 @@ def _run(
                     raise RuntimeError(f"the pipeline returned a {image.size} image, expected {size}")
                 if job.path not in finished:  # images of the batch that were already valid stay untouched
                     save_image(image, job.path)
+                    ledger.record(job.path)
                     written += 1
             bar.update(len(batch))
     return written
@@ -161,13 +168,6 @@ def _generate_batch(pipeline: Callable, batch: list[ImageJob], settings: Generat
     if len(images) != len(batch):
         raise RuntimeError(f"the pipeline returned {len(images)} images for a batch of {len(batch)}")
     return images
-
-
-def remove_stale_temporaries(images_dir: Path) -> None:
-    """Temporary files a killed run left behind (fileio names them `.<name>.<random>.tmp<suffix>`)."""
-    if images_dir.is_dir():
-        for path in images_dir.rglob(".*.tmp*"):
-            path.unlink(missing_ok=True)
 
 
 def save_image(image, path: Path) -> None:

@@ -6,6 +6,7 @@ from typing import Optional
 
 from mqeval.benchmarks.base import GenerationSpec
 from mqeval.errors import ConfigError
+from mqeval.generation.limits import check_sampling
 from mqeval.zoo import ModelCard
 
 
@@ -21,6 +22,10 @@ class GenerationSettings:
     scheduler: str
     resolution: int
     negative_prompt: str = ""
+
+    def __post_init__(self) -> None:  # also checks settings read back from a run's generation.json
+        check_sampling(self.guidance_scale, self.image_guidance_scale, self.num_inference_steps, self.resolution,
+                       self.seed, self.images_per_prompt)
 
 
 @dataclass(frozen=True)
@@ -47,17 +52,21 @@ def resolve_settings(
     resolution = pick(None, protocol.resolution, gen.resolution)
     if resolution is None:
         resolution = card.model.decoder.resolution
-    settings = GenerationSettings(
-        seed=pick(overrides.seed, protocol.seed, 0),
-        images_per_prompt=protocol.images_per_prompt,
-        guidance_scale=float(pick(overrides.guidance_scale, protocol.guidance_scale, gen.guidance_scale)),
-        image_guidance_scale=float(gen.image_guidance_scale),
-        num_inference_steps=int(pick(overrides.num_inference_steps, protocol.num_inference_steps,
-                                     gen.num_inference_steps)),
-        scheduler=pick(None, protocol.scheduler, gen.scheduler),
-        resolution=int(resolution),
-        negative_prompt=gen.negative_prompt,
-    )
-    if settings.num_inference_steps < 1 or settings.images_per_prompt < 1 or settings.resolution < 8:
-        raise ConfigError(f"Invalid generation settings: {settings}")
-    return settings
+    try:
+        check_sampling(overrides.guidance_scale, None, overrides.num_inference_steps, None, overrides.seed)
+    except ValueError as exc:
+        raise ConfigError(f"command-line override: {exc}") from None
+    try:
+        return GenerationSettings(
+            seed=pick(overrides.seed, protocol.seed, 0),
+            images_per_prompt=protocol.images_per_prompt,
+            guidance_scale=float(pick(overrides.guidance_scale, protocol.guidance_scale, gen.guidance_scale)),
+            image_guidance_scale=float(gen.image_guidance_scale),
+            num_inference_steps=int(pick(overrides.num_inference_steps, protocol.num_inference_steps,
+                                         gen.num_inference_steps)),
+            scheduler=pick(None, protocol.scheduler, gen.scheduler),
+            resolution=int(resolution),
+            negative_prompt=gen.negative_prompt,
+        )
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ConfigError(f"Invalid generation settings for {card.name}: {exc}") from None

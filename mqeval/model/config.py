@@ -107,3 +107,8 @@ class GenerationConfig:
     scheduler: Literal["default", "dpm-solver", "euler", "ddim", "flow-euler"] = "default"
     resolution: Optional[int] = None  # None -> decoder.resolution
     negative_prompt: str = ""
+
+    def __post_init__(self) -> None:
+        from mqeval.generation.limits import check_sampling
+
+        check_sampling(self.guidance_scale, self.image_guidance_scale, self.num_inference_steps, self.resolution)

@@ -151,11 +151,11 @@ class Run:
 
 def read_run(path: str | Path) -> Run:
     path = Path(path)
-    from mqeval.results.store import read_record
+    from mqeval.results.store import check_sample_rows, read_record
 
     if not (path / "results.json").is_file():
         raise UserError(f"{path} is not a run folder (no results.json)")
-    results, _ = read_record(path)
+    results, record = read_record(path)
     samples = []
     samples_path = path / "samples.jsonl"
     if samples_path.is_file():
@@ -165,6 +165,7 @@ def read_run(path: str | Path) -> Run:
                     samples.append(json.loads(line))
                 except json.JSONDecodeError as exc:
                     raise DataIntegrityError(f"{samples_path}:{number} is not valid JSON: {exc}") from None
+        check_sample_rows(samples_path, samples, record.benchmark.num_samples)
     return Run(path, results, samples)
 
 

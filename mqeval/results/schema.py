@@ -33,6 +33,12 @@ results.json
 | metrics                       | {key: float}     | flat snake_case keys                                        |
 | higher_is_better              | {key: bool}      | one entry per metric                                        |
 | warnings                      | [str]            | everything that makes the number not the protocol's        |
+| incomplete                    | [str]            | why the metrics cover less than the protocol asks (missing  |
+|                               |                  | or unreadable images, unanswered judge requests); empty =   |
+|                               |                  | complete. Printed tables mark such values with `*`          |
+| image_issues                  | {kind: int}      | images missing / unreadable / too_small / wrong_prompt      |
+|                               |                  | (left out) and converted / resized / other_format (scored   |
+|                               |                  | after adjustment); see mqeval.images.check                  |
 | environment.packages          | {dist: version}  | torch, transformers, diffusers, accelerate, open-clip-torch,|
 |                               |                  | torch-fidelity, mqeval, ... (null = not installed)          |
 | environment.git_hash          | str or null      | commit of the mqeval checkout                               |
@@ -49,7 +55,8 @@ samples.jsonl (one line per sample, in the benchmark's global order)
 | index      | int         | position in the benchmark's global order                                         |
 | prompt     | str         |                                                                                  |
 | seeds      | [int]       | derive_seed(generation.seed, sample_id, j) for each image j ([] if unknown)      |
-| images     | [str]       | image paths relative to the run folder                                           |
+| images     | [str]       | paths (relative to the run folder) of the files the scorer read for this sample  |
+| image_issues | [obj]     | only where an image had an issue: {image, issue, detail}                         |
 | ...        | any         | the scorer's per-sample fields; one whose name clashes with a key above is      |
 |            |             | stored as `score_<name>`                                                         |
 """
@@ -122,6 +129,8 @@ class RunRecord:
     higher_is_better: dict[str, bool]
     environment: EnvironmentRecord
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    incomplete: tuple[str, ...] = field(default_factory=tuple)
+    image_issues: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:

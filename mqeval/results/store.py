@@ -120,8 +120,22 @@ def load_run(path: str | Path) -> Run:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:
                     raise DataIntegrityError(f"{samples_path}:{number} is not valid JSON") from None
+    if samples_path.is_file():
+        check_sample_rows(samples_path, rows, record.benchmark.num_samples)
     samples = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=list(SAMPLE_KEYS))
     return Run(path=run_dir, results=data, record=record, samples=samples)
+
+
+def check_sample_rows(path: Path, rows: list[dict[str, Any]], num_samples: int) -> None:
+    """samples.jsonl must hold one row per recorded sample (edited or truncated files give other counts)."""
+    from collections import Counter
+
+    duplicated = sorted(i for i, n in Counter(str(row.get("sample_id")) for row in rows).items() if n > 1)
+    if duplicated:
+        raise DataIntegrityError(f"{path} lists sample(s) {duplicated[:5]} more than once; the file was edited")
+    if len(rows) != num_samples:
+        raise DataIntegrityError(f"{path} has {len(rows)} samples but results.json records {num_samples}; the file "
+                                 "was edited or truncated (score the run again)")
 
 
 def run_row(run_dir: Path, record: RunRecord) -> dict[str, Any]:

@@ -3,16 +3,22 @@
 - One request = one text instruction (+ optional system text) and at most one image, sent as a base64 data URL
   (PNG or JPEG, sniffed from the bytes), temperature 0.
 - Transport: stdlib urllib (no extra dependency). Timeouts, and up to `max_retries` retries with exponential
-  backoff (or the server's Retry-After) on 429, 5xx, timeouts and dropped connections. 401/403/404 stop the run
-  (a wrong key, model or URL would otherwise fail every request); other 4xx answers are counted as failures.
-- Cache: one JSON file per answer under `<cache>/judge/`, keyed by the sha256 of (image bytes, instruction text,
-  judge model, instruction version, request parameters, attempt). Only successful answers are cached, so a rerun
-  costs nothing and retries only what failed. Writes are atomic.
+  backoff (or the server's Retry-After) on 429, 5xx, timeouts and dropped connections. An endpoint that cannot be
+  reached at all (connection refused, unknown host, no route) stops the run at the first request, and so does one
+  that fails `max_consecutive_failures` requests in a row before answering any; 401/403/404 stop the run too (a
+  wrong key, model or URL would fail every request). Other 4xx answers are counted as failures. Answers already
+  received stay in the cache, so a rerun continues where the run stopped.
+- Credentials: the API key (and a `user:password@` in the URL, sent as basic auth) goes only over https or to this
+  machine (loopback), unless `allow_http_key` (--judge-allow-http-key); URLs are recorded without credentials.
+- Cache: one JSON file per answer under `<cache>/judge/`, keyed by the sha256 of (endpoint, judge model, image
+  bytes, instruction text, instruction version, request parameters, attempt). Only successful answers are cached,
+  so a rerun costs nothing and retries only what failed. Writes are atomic.
 - Counters: HTTP calls, cache hits, retries, failures and unparseable answers (the scorer reports the last).
 """
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import http.client
 import json
@@ -34,11 +40,49 @@ from mqeval.paths import cache_dir
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-05-13"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the endpoint is part of the key
 
 
 class JudgeConfigError(UserError):
     """The endpoint refuses every request (bad key, model or URL)."""
+
+
+class JudgeUnreachableError(JudgeConfigError):
+    """The endpoint cannot be reached, or fails every request."""
+
+
+def split_credentials(url: str) -> tuple[str, Optional[str]]:
+    """(url without `user:password@`, "user:password" or None)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    userinfo = urllib.parse.unquote(parts.username or "") + ":" + urllib.parse.unquote(parts.password or "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), userinfo
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may be written to results and messages: no credentials, no query string values."""
+    bare, _ = split_credentials(url)
+    parts = urllib.parse.urlsplit(bare)
+    if parts.query:
+        query = "&".join(f"{item.partition('=')[0]}=***" for item in parts.query.split("&"))
+        bare = urllib.parse.urlunsplit(parts._replace(query=query))
+    return bare
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -53,6 +97,23 @@ class JudgeSettings:
     cache_dir: Optional[Path] = None  # None: <mqeval cache>/judge
     use_cache: bool = True
     workers: int = 8
+    allow_http_key: bool = False  # send credentials over plain http to a host other than this machine
+    max_consecutive_failures: int = 4  # requests failed in a row, none answered yet: the endpoint is down
+
+    def __post_init__(self) -> None:
+        parts = urllib.parse.urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise JudgeConfigError(f"--judge-base-url must be an http(s) URL, got {redact_url(self.base_url)!r}")
+        try:
+            parts.port
+        except ValueError:
+            raise JudgeConfigError(f"--judge-base-url has an invalid port: {redact_url(self.base_url)!r}") from None
+        if not self.model.strip():
+            raise JudgeConfigError("--judge-model must not be empty")
+
+    @property
+    def public_url(self) -> str:
+        return redact_url(self.base_url)
 
     @classmethod
     def from_score_options(cls, options: Any, default_model: str = DEFAULT_JUDGE_MODEL,
@@ -64,6 +125,7 @@ class JudgeSettings:
             model=getattr(options, "judge_model", None) or default_model,
             api_key_env=getattr(options, "judge_api_key_env", None) or "OPENAI_API_KEY",
             cache_dir=Path(cache_root) / "judge" if cache_root else None,
+            allow_http_key=bool(getattr(options, "judge_allow_http_key", False)),
         )
         values.update(overrides)
         return cls(**values)
@@ -119,9 +181,10 @@ def build_messages(request: JudgeRequest) -> list[dict[str, Any]]:
     return messages
 
 
-def cache_key(request: JudgeRequest, model: str) -> str:
+def cache_key(request: JudgeRequest, model: str, endpoint: str = DEFAULT_BASE_URL) -> str:
     fields = {
         "format": CACHE_FORMAT,
+        "endpoint": redact_url(endpoint).rstrip("/"),
         "image_sha256": hashlib.sha256(request.image).hexdigest() if request.image is not None else None,
         "system": request.system,
         "text": request.text,
@@ -167,13 +230,24 @@ class JudgeClient:
         self._sleep = sleep
         self._lock = threading.Lock()
         self.stats = JudgeStats()
+        self._url, self._userinfo = split_credentials(settings.base_url)
         self._api_key = os.environ.get(settings.api_key_env, "").strip()
-        host = urllib.parse.urlparse(settings.base_url).hostname or ""
+        parts = urllib.parse.urlsplit(self._url)
+        host = parts.hostname or ""
         if not self._api_key and host.endswith("openai.com"):
             raise JudgeConfigError(
-                f"The judge endpoint {settings.base_url} needs an API key: set the environment variable "
+                f"The judge endpoint {settings.public_url} needs an API key: set the environment variable "
                 f"{settings.api_key_env} (or point --judge-base-url at an OpenAI-compatible server of your own)."
             )
+        secure = parts.scheme == "https" or is_loopback(host) or settings.allow_http_key
+        self._withheld = None
+        if (self._api_key or self._userinfo) and not secure:
+            self._withheld = (f"credentials were not sent: {settings.public_url} is plain http to another machine "
+                              "(use https, or pass --judge-allow-http-key)")
+            self._api_key, self._userinfo = "", None
+        self._fatal: Optional[JudgeConfigError] = None
+        self._failures_in_a_row = 0
+        self._answered = 0
         self.cache_root = settings.cache_dir or (cache_dir() / "judge")
 
     # ---- counters ------------------------------------------------------------------------------------------
@@ -204,6 +278,7 @@ class JudgeClient:
             self._cache_path(key),
             {
                 "format": CACHE_FORMAT,
+                "endpoint": self.settings.public_url,
                 "model": self.settings.model,
                 "instruction_version": request.instruction_version,
                 "text_sha256": hashlib.sha256(request.text.encode()).hexdigest(),
@@ -214,10 +289,14 @@ class JudgeClient:
 
     # ---- transport -----------------------------------------------------------------------------------------
     def _post(self, payload: dict[str, Any]) -> str:
-        url = self.settings.base_url.rstrip("/") + "/chat/completions"
+        url = self._url.rstrip("/") + "/chat/completions"
+        public = self.settings.public_url.rstrip("/") + "/chat/completions"
         headers = {"Content-Type": "application/json", "User-Agent": "mqeval-judge"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+        elif self._userinfo:
+            headers["Authorization"] = "Basic " + base64.b64encode(self._userinfo.encode()).decode("ascii")
+        withheld = f" ({self._withheld})" if self._withheld else ""
         request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers, method="POST")
         self._count("calls")
         try:
@@ -230,18 +309,25 @@ class JudgeClient:
                 raise _Retryable(f"HTTP {status}", _retry_after(exc.headers)) from None
             if status in (401, 403):
                 raise JudgeConfigError(
-                    f"The judge endpoint refused the request (HTTP {status}): check the key in "
-                    f"${self.settings.api_key_env}. Server said: {detail!r}"
+                    f"The judge endpoint {self.settings.public_url} refused the request (HTTP {status}): check the key "
+                    f"in ${self.settings.api_key_env}{withheld}. Server said: {detail!r}"
                 ) from None
             if status == 404:
                 raise JudgeConfigError(
-                    f"HTTP 404 from {url}: is --judge-base-url right (it should end in /v1) and does the server "
+                    f"HTTP 404 from {public}: is --judge-base-url right (it should end in /v1) and does the server "
                     f"serve model '{self.settings.model}'? Server said: {detail!r}"
                 ) from None
             raise RuntimeError(f"HTTP {status}: {detail!r}") from None
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                http.client.HTTPException) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+                http.client.HTTPException, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, (ConnectionRefusedError, socket.gaierror)) or (
+                    isinstance(reason, OSError) and reason.errno in _UNREACHABLE):
+                raise JudgeUnreachableError(
+                    f"The judge endpoint {self.settings.public_url} cannot be reached: {reason}. Start the server or "
+                    "fix --judge-base-url; answers received so far are cached."
+                ) from None
+            raise _Retryable(f"{type(exc).__name__}: {reason}") from None
         return answer_text(body)
 
     def _backoff(self, attempt: int, retry_after: Optional[float]) -> float:
@@ -250,7 +336,9 @@ class JudgeClient:
 
     # ---- public --------------------------------------------------------------------------------------------
     def ask(self, request: JudgeRequest) -> JudgeReply:
-        key = cache_key(request, self.settings.model)
+        if self._fatal is not None:
+            raise self._fatal
+        key = cache_key(request, self.settings.model, self.settings.base_url)
         cached = self._cache_get(key)
         if cached is not None:
             self._count("cache_hits")
@@ -264,8 +352,14 @@ class JudgeClient:
         payload.update(dict(request.extra_body))
         error = "no attempt made"
         for attempt in range(self.settings.max_retries + 1):
+            if self._fatal is not None:
+                raise self._fatal
             try:
                 answer = self._post(payload)
+            except JudgeConfigError as exc:
+                with self._lock:
+                    self._fatal = self._fatal or exc
+                raise self._fatal from None
             except _Retryable as exc:
                 error = str(exc)
                 if attempt < self.settings.max_retries:
@@ -277,17 +371,57 @@ class JudgeClient:
                 error = str(exc)
                 break
             self._cache_put(key, request, answer)
+            with self._lock:
+                self._answered += 1
+                self._failures_in_a_row = 0
             return JudgeReply(answer)
         self._count("failures")
+        with self._lock:
+            self._failures_in_a_row += 1
+            if not self._answered and self._failures_in_a_row >= self.settings.max_consecutive_failures:
+                self._fatal = self._fatal or JudgeUnreachableError(
+                    f"The judge endpoint {self.settings.public_url} failed {self._failures_in_a_row} requests in a row "
+                    f"and answered none (last: {error}); answers received so far are cached.")
         return JudgeReply(None, error=error)
 
+    def probe(self) -> None:
+        """One short text request, outside the cache: raise a UserError unless the endpoint answers."""
+        payload = {"model": self.settings.model, "temperature": 0.0, "max_tokens": 5,
+                   "messages": [{"role": "user", "content": [{"type": "text", "text": "Answer with the word OK."}]}]}
+        try:
+            self._post(payload)
+        except _Retryable as exc:
+            raise JudgeUnreachableError(f"The judge endpoint {self.settings.public_url} did not answer a test "
+                                        f"request: {exc}") from None
+        except (RuntimeError, ValueError) as exc:
+            raise JudgeConfigError(f"The judge endpoint {self.settings.public_url} answered a test request "
+                                   f"with an error: {exc}") from None
+
     def ask_many(self, requests: Sequence[JudgeRequest], workers: Optional[int] = None) -> list[JudgeReply]:
-        """Answers in the order of `requests`; cached ones cost nothing."""
+        """Answers in the order of `requests`; cached ones cost nothing. A dead endpoint raises (see the module)."""
         workers = max(1, workers or self.settings.workers)
         if workers == 1 or len(requests) <= 1:
-            return [self.ask(r) for r in requests]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(self.ask, requests))
+            replies = [self.ask(r) for r in requests]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                replies = list(pool.map(self.ask, requests))
+        if self._fatal is not None:
+            raise self._fatal
+        return replies
+
+
+class JudgedPreflight:
+    """Mix-in for judged benchmarks (before Benchmark in the bases): before generation, the data files, the judge
+    instructions (`self.instructions(options)`), then one test request with the settings scoring will use."""
+
+    def preflight(self, options: Any) -> None:
+        super().preflight(options)  # type: ignore[misc]
+        self.instructions(options)  # type: ignore[attr-defined]
+        default = self.options.judge_model  # type: ignore[attr-defined]
+        JudgeClient(JudgeSettings.from_score_options(options, default_model=default)).probe()
+
+
+_UNREACHABLE = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
 
 
 def _retry_after(headers: Any) -> Optional[float]:

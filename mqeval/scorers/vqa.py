@@ -71,7 +71,7 @@ class JudgeVQA:
         self.client = JudgeClient(JudgeSettings.from_score_options(options, workers=workers))
         settings = self.client.settings
         self.info = ScorerInfo(name="openai-compatible-vqa", version=VQA_INSTRUCTION_VERSION, weights=settings.model,
-                               notes=(f"endpoint {settings.base_url}", "not the official DPG-Bench scorer (mPLUG)"))
+                               notes=(f"endpoint {settings.public_url}", "not the official DPG-Bench scorer (mPLUG)"))
 
     def answer_many(self, pairs: Sequence[tuple[Any, str]]) -> list[Optional[str]]:
         from mqeval.scorers.judge import JudgeRequest

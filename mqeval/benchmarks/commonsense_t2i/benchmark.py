@@ -19,7 +19,8 @@ from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScorerInfo, 
 from mqeval.benchmarks.commonsense_t2i import protocol
 from mqeval.benchmarks.downloads import recorded_hashes, resolve_data_file
 from mqeval.errors import DataIntegrityError
-from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings
+from mqeval.images.check import ImageReader
+from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings, JudgedPreflight
 from mqeval.scorers.judge_instructions import InstructionTemplate, assigned_template, source_version
 
 FIELDS = ("prompt1", "prompt2", "description1", "description2")
@@ -60,7 +61,7 @@ def official_description(text: str) -> str:
     return text.replace("\n", ", ")  # as the official evaluator does before asking
 
 
-class CommonsenseT2IBenchmark(Benchmark):
+class CommonsenseT2IBenchmark(JudgedPreflight, Benchmark):
     Options = CommonsenseOptions
 
     def samples(self, data_dir: Optional[Path] = None) -> list[Sample]:
@@ -128,16 +129,17 @@ class CommonsenseT2IBenchmark(Benchmark):
         requests: list[JudgeRequest] = []
         slots: list[tuple[int, int]] = []  # (sample position, image index) per pair of requests
         missing: list[str] = []
+        reader = ImageReader(Path(out_dir))
         not_jpeg = 0
         for position, sample in enumerate(samples):
             d1 = official_description(sample.metadata["description1"])
             d2 = official_description(sample.metadata["description2"])
             for j in range(sample.num_images):
                 path = self.image_path(out_dir, sample, j)
-                if not path.is_file():
+                image = reader.read_bytes(path)
+                if image is None:  # missing or undecodable: the official script counts its answers as -1
                     missing.append(str(path.relative_to(out_dir)))
                     continue
-                image = path.read_bytes()
                 not_jpeg += image[:3] != JPEG_MAGIC
                 for template, text in ((ask1, ask1.render(description1=d1)), (ask2, ask2.render(description2=d2))):
                     requests.append(JudgeRequest(text=text, image=image, max_tokens=self.options.judge_max_tokens,
@@ -151,6 +153,10 @@ class CommonsenseT2IBenchmark(Benchmark):
              "raw_answers": [[None, None] for _ in range(s.num_images)]}
             for s in samples
         ]
+        for record, sample in zip(per_sample, samples):
+            issues = reader.issues_of([self.image_path(out_dir, sample, j) for j in range(sample.num_images)])
+            if issues:
+                record["image_issues"] = issues
         failed = 0
         for k, (position, j) in enumerate(slots):
             for d in (0, 1):
@@ -166,8 +172,9 @@ class CommonsenseT2IBenchmark(Benchmark):
         metrics["num_missing_images"] = float(len(missing))
         warnings = []
         if missing:
-            warnings.append(f"{len(missing)} images are missing (e.g. {missing[:5]}); their answers count as "
-                            "unreadable, so those images support no description")
+            warnings.append(f"{len(missing)} images are missing or unreadable (e.g. {missing[:5]}); their answers "
+                            "count as unreadable (-1, as the official script counts them), so those images support "
+                            "no description")
         if not_jpeg:
             warnings.append(f"{not_jpeg} .jpg images are not JPEG files (the reference runs judged JPEGs); "
                             "`finalize` converts them")
@@ -184,8 +191,10 @@ class CommonsenseT2IBenchmark(Benchmark):
             higher_is_better={k: k == "score" for k in metrics},
             per_sample=per_sample,
             scorer=ScorerInfo(name="commonsense-t2i-judge", version=ask1.version, weights=settings.model,
-                              notes=(f"judge endpoint {settings.base_url}", f"tie-break seed {protocol.TIE_SEED}")),
-            warnings=warnings,
+                              notes=(f"judge endpoint {settings.public_url}", f"tie-break seed {protocol.TIE_SEED}")),
+            warnings=warnings + reader.warnings(),
+            image_issues=reader.counts(),
+            incomplete=reader.incomplete(),
         )
 
     @staticmethod

@@ -3,6 +3,10 @@
 Layout: the generator writes each image to `single/<item_id>-<j>.png` (j = 1..4); `finalize` resizes them to
 512 px (LANCZOS, as MetaQuery's eval/sample_dpg.py) and tiles them 2x2 into `<item_id>.png`, the file the official
 scorer reads. The scorer crops the grid back into tiles and asks every question of the item on every tile.
+Grids are derived by content: `finalize` rebuilds one whenever its tiles' sha256 differ from those it was built
+from (recorded in `single/grids.sha256.json`), whatever the files' times; `score` builds the grid of an item whose
+four tiles are there in memory (the same pixels `finalize` writes) and reads `<item_id>.png` only for a folder of
+grids, so it never writes into the folder it scores.
 Prompts ship with mqeval (Apache-2.0, benchmarks/dpg_bench/); the questions CSV is downloaded from the pinned ELLA
 commit and checked against its git blob id, or read from `--data-dir`.
 """
@@ -17,6 +21,9 @@ from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScorerInfo, 
 from mqeval.benchmarks.downloads import recorded_hashes, resolve_data_file
 from mqeval.benchmarks.dpg_bench import protocol
 from mqeval.errors import UserError
+from mqeval.images.check import ImageReader
+
+GRID_SOURCES = "grids.sha256.json"  # per item: sha256 of the tiles a grid was built from, and of the grid
 
 
 @dataclass(frozen=True)
@@ -66,22 +73,30 @@ class DPGBenchmark(Benchmark):
     def grid_path(self, out_dir: Path, sample: Sample) -> Path:
         return Path(out_dir) / f"{sample.sample_id}.png"
 
+    def tile_paths(self, out_dir: Path, sample: Sample) -> list[Path]:
+        return [self.image_path(out_dir, sample, j) for j in range(self.options.grid ** 2)]
+
     def scored_paths(self, out_dir: Path, sample: Sample) -> list[Path]:
-        """The official 2x2 grid; a folder of grids alone scores, and so do the tiles it is built from."""
-        grid = self.grid_path(out_dir, sample)
-        return [grid] if grid.is_file() else super().scored_paths(out_dir, sample)
+        """The tiles when all are there (the grid is built from them), else the official 2x2 grid."""
+        tiles = self.tile_paths(out_dir, sample)
+        return tiles if all(p.is_file() for p in tiles) else [self.grid_path(out_dir, sample)]
 
     def finalize(self, out_dir: Path, samples: list[Sample]) -> None:
         from PIL import Image
 
-        from mqeval.fileio import atomic_path
+        from mqeval.fileio import atomic_path, read_json_or_none, sha256_file, write_json
 
+        record_path = Path(out_dir) / "single" / GRID_SOURCES
+        built = read_json_or_none(record_path) or {}
+        changed = False
         for sample in samples:
-            paths = [self.image_path(out_dir, sample, j) for j in range(sample.num_images)]
+            paths = self.tile_paths(out_dir, sample)
             if not all(p.is_file() for p in paths):
                 continue  # incomplete sample (e.g. a --limit run or an interrupted one); the scorer reports it
             target = self.grid_path(out_dir, sample)
-            if target.is_file() and target.stat().st_mtime >= max(p.stat().st_mtime for p in paths):
+            sources = [sha256_file(p) for p in paths]
+            entry = built.get(sample.sample_id) or {}
+            if target.is_file() and entry.get("tiles") == sources and entry.get("grid") == sha256_file(target):
                 continue
             images = []
             for p in paths:
@@ -89,6 +104,24 @@ class DPGBenchmark(Benchmark):
                     images.append(image.copy())
             with atomic_path(target) as tmp:
                 build_grid(images, self.options.tile_size, self.options.grid).save(tmp, format="PNG")
+            built[sample.sample_id] = {"tiles": sources, "grid": sha256_file(target)}
+            changed = True
+        if changed:
+            write_json(record_path, built)
+
+    def _grid_image(self, out_dir: Path, sample: Sample, reader: Any) -> tuple[Optional[Any], str]:
+        """(grid image or None, what was read): built from the tiles when all are there, else the grid file."""
+        tiles = self.tile_paths(out_dir, sample)
+        grid = self.grid_path(out_dir, sample)
+        if all(p.is_file() for p in tiles):
+            images = [reader.open_rgb(p) for p in tiles]
+            if all(image is not None for image in images):
+                return build_grid(images, self.options.tile_size, self.options.grid), "tiles"
+            return None, "unreadable tiles"
+        if grid.is_file():
+            return reader.open_rgb(grid), "grid"
+        reader.note(grid, "missing", f"neither {grid.name} nor its {len(tiles)} tiles single/{sample.sample_id}-*.png")
+        return None, "missing"
 
     def questions(self, options: ScoreOptions) -> dict[str, protocol.ItemQuestions]:
         path = resolve_data_file(self.spec.data["questions"], "questions", local_dir=options.data_dir,
@@ -96,30 +129,29 @@ class DPGBenchmark(Benchmark):
         return protocol.read_questions(path, official=self.options.official_quirks)
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
-        from PIL import Image
-
         from mqeval.scorers.vqa import make_vqa_backend
 
         official = self.options.official_quirks
-        self.finalize(out_dir, samples)  # grids for any complete sample that lacks one (idempotent)
         questions = self.questions(options)
         backend = make_vqa_backend(options)
+        reader = ImageReader(Path(out_dir))
         tiles_per_item = self.options.grid ** 2
         per_sample: list[dict[str, Any]] = []
         for sample in samples:
             record: dict[str, Any] = {"sample_id": sample.sample_id, "item_id": sample.sample_id}
-            path = self.grid_path(out_dir, sample)
             item = questions.get(sample.sample_id)
-            if not path.is_file():
-                record.update(status="missing_image", error=f"{path.name} not found")
+            grid_image, source = self._grid_image(Path(out_dir), sample, reader)
+            issues = reader.issues_of(self.tile_paths(out_dir, sample) + [self.grid_path(out_dir, sample)])
+            if issues:
+                record["image_issues"] = issues
+            if grid_image is None:
+                record.update(status="missing_image", error="; ".join(i["detail"] for i in issues) or source)
             elif item is None:
                 record.update(status="failed", error="no questions for this item in the CSV")
             else:
                 try:
-                    with Image.open(path) as grid_image:
-                        grid_image.load()
-                        tiles = crop_tiles(grid_image, self.options.tile_size, tiles_per_item)
-                    record.update(self._score_item(item, tiles, backend, official))
+                    tiles = crop_tiles(grid_image, self.options.tile_size, tiles_per_item)
+                    record.update(self._score_item(item, tiles, backend, official), read_from=source)
                 except UserError:
                     raise  # a configuration problem (bad key, missing package) fails the run, not one item
                 except Exception as exc:  # the reference script skips an image on any error; so do we, loudly
@@ -137,8 +169,20 @@ class DPGBenchmark(Benchmark):
                               weights=backend.info.weights,
                               notes=backend.info.notes + (("official quirks reproduced",) if official else
                                                           ("corrected variant",))),
-            warnings=self._warnings(per_sample, official),
+            warnings=self._warnings(per_sample, official) + reader.warnings(),
+            image_issues=reader.counts(),
+            incomplete=reader.incomplete(),
         )
+
+    def preflight(self, options: ScoreOptions) -> None:
+        """Data files, then the VQA backend (its weights, or one test request to a judge endpoint)."""
+        from mqeval.scorers.vqa import make_vqa_backend
+
+        super().preflight(options)
+        backend = make_vqa_backend(options)
+        client = getattr(backend, "client", None)
+        if client is not None:
+            client.probe()
 
     @staticmethod
     def _score_item(item: protocol.ItemQuestions, tiles: list[Any], backend: Any, official: bool) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, Callable, ClassVar, Optional
 
 from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScoreResult, ScorerInfo
 from mqeval.errors import DataIntegrityError
+from mqeval.images.check import ImageReader
 from mqeval.paths import cache_dir
 
 SCORER_VERSION = "1"
@@ -59,17 +60,23 @@ class FidBenchmark(Benchmark):
 
         out_dir = Path(out_dir)
         warnings: list[str] = []
+        reader = ImageReader(out_dir)
         per_sample, generated = [], []
         for sample in samples:
             path = self.image_path(out_dir, sample, 0)
-            found = path.is_file()
-            per_sample.append({"sample_id": sample.sample_id, "category": self.group(sample) or None,
-                               "image": str(path.relative_to(out_dir)) if found else None})
+            found = reader.usable(path, pixels=False)  # missing or damaged files are counted and left out
+            record = {"sample_id": sample.sample_id, "category": self.group(sample) or None,
+                      "image": str(path.relative_to(out_dir)) if found else None}
+            issues = reader.issues_of([path])
+            if issues:
+                record["image_issues"] = issues
+            per_sample.append(record)
             if found:
                 generated.append((self.group(sample), (lambda p=path: Image.open(p))))
         missing = len(samples) - len(generated)
         if missing:
-            warnings.append(f"{missing} of {len(samples)} generated images are missing; FID uses the rest")
+            warnings.append(f"{missing} of {len(samples)} generated images are missing or unreadable; FID uses "
+                            "the rest, as a folder-based FID script would")
 
         features = InceptionFeatures(options.weights_path, options.device, options.batch_size)
         content, items = self.reference(options)
@@ -99,8 +106,17 @@ class FidBenchmark(Benchmark):
             per_sample=per_sample,
             scorer=ScorerInfo(name="fid-inception-v3", version=SCORER_VERSION, weights=features.weights,
                               notes=notes),
-            warnings=warnings,
+            warnings=warnings + reader.warnings(),
+            image_issues=reader.counts(),
+            incomplete=reader.incomplete(),
         )
+
+    def preflight(self, options: ScoreOptions) -> None:
+        """Data files, then the Inception weights."""
+        from mqeval.scorers.fid import InceptionFeatures
+
+        super().preflight(options)
+        InceptionFeatures(options.weights_path, options.device, options.batch_size)
 
 
 class MJHQFidBenchmark(FidBenchmark):

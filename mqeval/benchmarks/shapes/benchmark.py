@@ -88,43 +88,59 @@ class ShapesBenchmark(Benchmark):
                 handle.write(text)
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
-        from PIL import Image
-
+        """GenEval's reading of the layout (each folder's metadata.jsonl names its prompt); images are converted to
+        RGB and resized (area average) to the run's resolution, or in a folder of unknown origin to the size most of
+        its images have, before detection. Missing or
+        unreadable images are left out of the means, as GenEval's scorer only reads the images that exist."""
+        from mqeval.benchmarks.geneval_layout import match_prompt_folders
         from mqeval.benchmarks.shapes.detector import detect
+        from mqeval.images.check import ImageReader, ImageRules, common_side
 
-        missing = [
-            str(self.image_path(out_dir, s, j))
-            for s in samples
-            for j in range(s.num_images)
-            if not self.image_path(out_dir, s, j).is_file()
-        ]
-        if missing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise DataIntegrityError(f"{len(missing)} image(s) missing under {out_dir}: {shown}")
+        out_dir = Path(out_dir)
+        layout = match_prompt_folders(out_dir, samples)
+        size = options.resolution or common_side(
+            folder / "samples" / f"{j:04d}.png" for folder in layout.folders.values() if folder is not None
+            for j in range(self.generation.images_per_prompt))
+        reader = ImageReader(out_dir, ImageRules(size=size, resize=True))
         per_sample: list[dict[str, Any]] = []
         for sample in samples:
+            folder = layout.folders[sample.sample_id]
+            paths = [self.image_path(out_dir, sample, j) for j in range(sample.num_images)]
+            if folder is not None:
+                paths = [folder / "samples" / p.name for p in paths]
             correct, reasons = [], []
-            for j in range(sample.num_images):
-                with Image.open(self.image_path(out_dir, sample, j)) as handle:
-                    image = handle.convert("RGB")
+            for path in paths:
+                if folder is None:
+                    reader.note(path, "wrong_prompt", layout.mismatched[sample.sample_id])
+                    continue
+                image = reader.open_rgb(path)
+                if image is None:
+                    continue
                 judgement = evaluate_image(sample.metadata, detect(image), image=image)
                 correct.append(judgement.correct)
                 reasons.append(judgement.reason)
-            per_sample.append(
-                {
-                    "sample_id": sample.sample_id,
-                    "tag": sample.metadata["tag"],
-                    "correct": correct,
-                    "accuracy": sum(correct) / len(correct) if correct else 0.0,
-                    "reasons": reasons,
-                }
-            )
+            record = {
+                "sample_id": sample.sample_id,
+                "tag": sample.metadata["tag"],
+                "correct": correct,
+                "accuracy": sum(correct) / len(correct) if correct else None,
+                "reasons": reasons,
+            }
+            issues = reader.issues_of(paths)
+            if issues:
+                record["image_issues"] = issues
+            if folder is not None and folder.name != f"{sample.index:05d}":
+                record["folder"] = folder.name
+            per_sample.append(record)
         metrics = self.aggregate(per_sample)
         return ScoreResult(
             metrics=metrics,
             higher_is_better={key: True for key in metrics},
             per_sample=per_sample,
             scorer=SCORER,
+            warnings=layout.warnings + reader.warnings(),
+            image_issues=reader.counts(),
+            incomplete=reader.incomplete(),
         )
 
     def aggregate(self, per_sample: list[dict[str, Any]]) -> dict[str, float]:

@@ -16,7 +16,8 @@ from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScorerInfo, 
 from mqeval.benchmarks.downloads import resolve_data_file
 from mqeval.benchmarks.wise import protocol
 from mqeval.errors import DataIntegrityError
-from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings
+from mqeval.images.check import ImageReader
+from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings, JudgedPreflight
 from mqeval.scorers.judge_instructions import InstructionTemplate, message_texts, source_version
 
 
@@ -47,7 +48,7 @@ def load_prompt_file(path: Path) -> list[dict[str, Any]]:
     return items
 
 
-class WiseBenchmark(Benchmark):
+class WiseBenchmark(JudgedPreflight, Benchmark):
     Options = WiseOptions
 
     # ---- samples and layout ------------------------------------------------------------------------------
@@ -119,16 +120,19 @@ class WiseBenchmark(Benchmark):
         settings = JudgeSettings.from_score_options(options, default_model=self.options.judge_model,
                                                     workers=self.options.judge_workers)
         client = JudgeClient(settings)
+        reader = ImageReader(Path(out_dir))
         records: dict[str, dict[str, Any]] = {}
         images: dict[str, bytes] = {}
         for sample in samples:
             base = {"sample_id": sample.sample_id, "prompt_id": sample.metadata["prompt_id"],
                     "category": sample.metadata["category"]}
             path = self._find_image(out_dir, sample)
-            if path is None:
-                records[sample.sample_id] = {**base, "status": "missing_image"}
+            image = reader.read_bytes(path or self.image_path(out_dir, sample, 0))
+            if image is None:  # the official script skips a missing image; an undecodable one is skipped too
+                issues = reader.issues_of([path or self.image_path(out_dir, sample, 0)])
+                records[sample.sample_id] = {**base, "status": "missing_image", "image_issues": issues}
             else:
-                images[sample.sample_id] = path.read_bytes()
+                images[sample.sample_id] = image
                 records[sample.sample_id] = {**base, "status": "pending"}
         # Ask every pending image; re-ask only those whose answer could not be parsed (as the official script does).
         pending = [s for s in samples if records[s.sample_id]["status"] == "pending"]
@@ -163,10 +167,12 @@ class WiseBenchmark(Benchmark):
                 name=f"wise-{self.options.protocol}-judge",
                 version=template.version,
                 weights=settings.model,
-                notes=(f"judge endpoint {settings.base_url}",
+                notes=(f"judge endpoint {settings.public_url}",
                        f"category weights {protocol.WEIGHTS[self.options.protocol]}"),
             ),
-            warnings=self._warnings(per_sample),
+            warnings=self._warnings(per_sample) + reader.warnings(),
+            image_issues=reader.counts(),
+            incomplete=reader.incomplete(),
         )
 
     def _warnings(self, per_sample: list[dict[str, Any]]) -> list[str]:
