@@ -40,3 +40,23 @@ def test_relaunch_command_runs_the_cli_module_under_torchrun():
     argv = relaunch_argv(["generate", "shapes", "--model", "metaquery-tiny"], 3)
     assert argv[1:5] == ["-m", "mqeval.generation.torchrun", "--standalone", "--nproc_per_node=3"]  # torchrun
     assert argv[5:] == ["-m", "mqeval.cli", "generate", "shapes", "--model", "metaquery-tiny"]
+
+
+
+RANK_ONE_BUILD = """
+import sys, torch.distributed as dist
+from torch.testing._internal.distributed.fake_pg import FakeStore  # a process group with no peers to wait for
+dist.init_process_group("fake", store=FakeStore(), rank=1, world_size=2)
+from mqeval.model.tiny import materialize
+print(sorted(p.name for p in materialize(sys.argv[1]).iterdir()))
+"""
+
+
+def test_a_rank_other_than_0_caches_a_complete_tiny_model(tmp_path):
+    """transformers writes a model's weights on rank 0 only once a process group has started: a tiny model that
+    rank 1 builds on an empty cache must still hold its config and weights."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MQEVAL_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-c", RANK_ONE_BUILD, "tiny://causal_lm"], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "'config.json'" in result.stdout and "'model.safetensors'" in result.stdout

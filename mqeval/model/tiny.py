@@ -7,6 +7,8 @@ byte-level BPE trained on a fixed word list (any text tokenizes), with the chat-
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -93,6 +95,11 @@ def materialize(model_id: str) -> Path:
     target = cache_dir() / "tiny" / TINY_VERSION / name
     if (target / ".complete").is_file():
         return target
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Inside a started process group transformers' save_pretrained writes weights on rank 0 only, so another
+        # rank would cache a folder without them: build in a fresh interpreter, which has no process group.
+        subprocess.run([sys.executable, "-m", "mqeval.model.tiny", model_id], check=True)
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
     try:
@@ -107,3 +114,7 @@ def materialize(model_id: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+if __name__ == "__main__":  # python -m mqeval.model.tiny tiny://<name>: build one tiny model into the cache
+    materialize(sys.argv[1])
