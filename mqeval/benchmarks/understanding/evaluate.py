@@ -74,7 +74,7 @@ def evaluate_understanding(benchmark: Any, card: Any, checkpoint: Optional[Path]
     evaluator = require_lmms_eval()
     import lmms_eval
 
-    choice = choose_adapter(card.model.backbone, adapter)
+    choice = choose_adapter(card.metaquery.backbone, adapter)
     options = benchmark.options
     common = dict(tasks=[options.task], limit=limit, batch_size=batch_size, device=device, log_samples=True,
                   task_manager=task_manager)
@@ -116,7 +116,7 @@ def run_understanding(benchmark_name: str, model: str, *, checkpoint: Optional[P
 
     benchmark = load_benchmark(benchmark_name)
     card = resolve_card(model)
-    if card.model.backbone.tuning != "frozen" or adapter == "mqeval":
+    if card.metaquery.backbone.tuning != "frozen" or adapter == "mqeval":
         checkpoint = resolve_checkpoint(card, checkpoint)
     result = evaluate_understanding(benchmark, card, checkpoint, limit=limit, device=device,
                                     batch_size=batch_size, adapter=adapter)
