@@ -73,9 +73,9 @@ def _build_causal_lm(out: Path) -> None:
 
 
 def _builders() -> dict[str, Callable[[Path], None]]:
-    from mqeval.model import tiny_builders
+    from mqeval.model import tiny_builders, tiny_pipelines
 
-    return {"causal_lm": _build_causal_lm, **tiny_builders.BUILDERS}
+    return {"causal_lm": _build_causal_lm, **tiny_builders.BUILDERS, **tiny_pipelines.BUILDERS}
 
 
 def tiny_names() -> list[str]:

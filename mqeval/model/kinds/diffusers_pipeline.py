@@ -6,6 +6,7 @@ generators are passed on too, for schedulers that draw noise while sampling (one
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -27,6 +28,7 @@ class DiffusersKind(HubKind):
     def load(self, card, weights: Optional[Path], device: str) -> "DiffusersTextToImage":
         import diffusers
 
+        diffusers.utils.logging.disable_progress_bar()  # its loading bar would fill logs; mqeval shows its own
         config = card.diffusers
         cls = diffusers.DiffusionPipeline
         if config.pipeline:
@@ -34,8 +36,10 @@ class DiffusersKind(HubKind):
             if cls is None:
                 raise ConfigError(f"model_zoo/{card.name}.yaml: diffusers has no pipeline class '{config.pipeline}'")
         try:
-            pipe = cls.from_pretrained(self.source(card, weights), revision=config.revision, variant=config.variant,
-                                       torch_dtype=torch_dtype(config.dtype))
+            with warnings.catch_warnings():  # newer diffusers rename torch_dtype to dtype; older ones know only this
+                warnings.simplefilter("ignore", FutureWarning)
+                pipe = cls.from_pretrained(self.source(card, weights), revision=config.revision,
+                                           variant=config.variant, torch_dtype=torch_dtype(config.dtype))
         except (OSError, ValueError) as exc:  # missing or partial files: say which model and how to get it
             raise UserError(f"Could not load the diffusers pipeline {config.describe()} of model '{card.name}': "
                             f"{str(exc).splitlines()[0]} (download it with `huggingface-cli download "

@@ -20,7 +20,7 @@ class HubKind(ModelKind):
         from mqeval.model.hub import resolve_model_path
 
         config = self.config(card)
-        path = resolve_model_path(config.model_id, config.revision, f"{self.block} weights of model '{card.name}'",
+        path = resolve_model_path(config.model_id, config.revision, f"{self.block} weights of model '{card.name}', hub id",
                                   config.download_gb)
         return None if path == config.model_id else Path(path)
 
