@@ -166,3 +166,24 @@ def test_diffusers_images_depend_only_on_their_own_generator(name):
     one = model(["two blue squares"], generators=gens(6), **args)
     assert both[1].size == (32, 32)
     assert np.abs(np.asarray(both[1], dtype=int) - np.asarray(one[0], dtype=int)).max() <= 1
+
+
+def test_janus_images_depend_only_on_their_own_generator():
+    """Janus samples with the global RNG; each image is drawn alone under an RNG forked from its generator."""
+    import torch
+
+    card = load_card("tiny-janus")
+    kind = kind_of(card)
+    assert resolve_settings(card, GenerationSpec(), benchmark="shapes").resolution == 16
+    model = kind.load(card, kind.locate_weights(card), "cpu")
+    gens = lambda *seeds: [torch.Generator().manual_seed(s) for s in seeds]  # noqa: E731
+    args = dict(negative_prompts=None, guidance_scale=5.0, num_inference_steps=1, resolution=16)
+    pair = model(["a red circle", "a cat"], generators=gens(1, 2), **args)
+    alone = model(["a cat"], generators=gens(2), **args)
+    assert pair[1].size == (16, 16) and pair[1].tobytes() == alone[0].tobytes()
+    assert pair[0].tobytes() != pair[1].tobytes()
+    torch.manual_seed(0)
+    model(["x"], generators=gens(3), **args)
+    after = torch.randn(1)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.randn(1)), "the global RNG must be left as it was"

@@ -52,3 +52,11 @@ def test_a_resume_with_another_card_is_refused(tmp_path):
     assert first.returncode == 0, first.stderr
     other = mqeval("generate", "shapes", "--model", "tiny-diffusers", "--limit", "1", "--out", tmp_path)
     assert other.returncode == 2 and "different model" in other.stderr
+
+
+@pytest.mark.slow
+def test_tiny_janus_generates_a_benchmark_sample(tmp_path):
+    result = mqeval("generate", "shapes", "--model", "tiny-janus", "--limit", "1", "--no-progress", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    images = png_bytes(tmp_path / "images")
+    assert len(images) == 4 and len(set(images.values())) == 4

@@ -97,7 +97,8 @@ def deviations(card: ModelCard, settings: GenerationSettings, samples: Sequence[
         if not published.stated:
             out.append(f"the sampling settings behind {card.name}'s published {published.benchmark} number are not "
                        f"stated ({published.source}); this run uses guidance {settings.guidance_scale:g}, "
-                       f"{settings.num_inference_steps} steps, {settings.resolution} px, scheduler {settings.scheduler}")
+                       f"{settings.num_inference_steps} steps, {settings.resolution} px, "
+                       f"scheduler {settings.scheduler}")
     caps = kind_of(card).capabilities(card)
     if not caps.negative_prompt and (settings.negative_prompt or any(s.negative_prompt for s in samples)):
         out.append(f"model '{card.name}' cannot use negative prompts: this benchmark's are dropped")

@@ -62,3 +62,43 @@ def build_sana_pipeline(out: Path) -> None:
 
 
 BUILDERS = {"sd15_pipeline": build_sd15_pipeline, "sana_pipeline": build_sana_pipeline}
+
+
+def build_janus(out: Path) -> None:
+    """JanusForConditionalGeneration with a 2x2 grid of image tokens decoded to 16 px, and its processor."""
+    import torch
+    from transformers import (
+        GenerationConfig, JanusConfig, JanusForConditionalGeneration, JanusImageProcessor, JanusProcessor,
+    )
+
+    from mqeval.model.tiny import tiny_tokenizer
+
+    specials = {"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>", "eoi_token": "<end_of_image>"}
+    tokenizer = tiny_tokenizer((), named=specials)
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in specials.items()}
+    grid, width = 2, 32  # image tokens per side, LM width
+    config = JanusConfig(
+        text_config={"model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": width,
+                     "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "num_key_value_heads": 1, "max_position_embeddings": 256,
+                     "pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.eos_token_id},
+        vision_config={"hidden_size": width, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 32,
+                       "patch_size": 16, "projection_dim": width, "num_image_tokens": grid * grid, "depth": 1},
+        vq_config={"embed_dim": 8, "num_embeddings": 64, "latent_channels": 32, "base_channels": 32,  # GroupNorm(32)
+                   "channel_multiplier": [1, 1, 1, 1], "num_res_blocks": 1, "num_patches": grid,
+                   "projection_dim": width, "image_token_embed_dim": width, "num_hidden_layers": 1},
+        image_token_id=ids["image_token"],
+    )
+    torch.manual_seed(0)
+    model = JanusForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        guidance_scale=5.0, generation_kwargs={"boi_token_id": ids["boi_token"], "num_image_tokens": grid * grid},
+    )
+    model.save_pretrained(out)
+    image_processor = JanusImageProcessor(size={"height": 32, "width": 32})
+    JanusProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template,
+                   num_image_tokens=grid * grid).save_pretrained(out)
+
+
+BUILDERS["janus"] = build_janus

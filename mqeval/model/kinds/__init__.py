@@ -70,7 +70,7 @@ class CheckedModel:
 
     def __init__(self, model: Any, capabilities: Capabilities):
         if not callable(model):
-            raise ConfigError(f"{type(model).__name__} is not callable: a model must implement the TextToImage protocol")
+            raise ConfigError(f"{type(model).__name__} is not callable: a model must implement TextToImage")
         self.model = model
         self.capabilities = capabilities
 

@@ -20,8 +20,8 @@ class HubKind(ModelKind):
         from mqeval.model.hub import resolve_model_path
 
         config = self.config(card)
-        path = resolve_model_path(config.model_id, config.revision, f"{self.block} weights of model '{card.name}', hub id",
-                                  config.download_gb)
+        what = f"{self.block} weights of model '{card.name}', hub id"
+        path = resolve_model_path(config.model_id, config.revision, what, config.download_gb)
         return None if path == config.model_id else Path(path)
 
     def source(self, card, weights: Optional[Path]) -> str:

@@ -52,6 +52,7 @@ class JanusTextToImage:
 
     def _one(self, prompt: str, generator, guidance_scale: float):
         import torch
+        from PIL import Image
 
         messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
@@ -62,8 +63,10 @@ class JanusTextToImage:
             torch.manual_seed(seed)
             tokens = self.model.generate(**inputs, generation_mode="image", do_sample=True, use_cache=True,
                                          guidance_scale=guidance_scale, **self.generation_kwargs)
-        decoded = self.model.decode_image_tokens(tokens)
-        return self.processor.postprocess(list(decoded.float()), return_tensors="PIL.Image.Image")["pixel_values"][0]
+        # (1, H, W, 3) in [-1, 1] -> uint8 as the Janus reference code maps it: (x + 1) / 2 * 255, clipped.
+        decoded = self.model.decode_image_tokens(tokens)[0].float()
+        pixels = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+        return Image.fromarray(pixels)
 
     def __call__(self, prompts: Sequence[str], *, negative_prompts: Optional[Sequence[str]], generators: Sequence[Any],
                  guidance_scale: float, num_inference_steps: int, resolution: int) -> list:
