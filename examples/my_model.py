@@ -49,19 +49,22 @@ class ColourField(torch.nn.Module):
     def __call__(self, prompts: Sequence[str], *, negative_prompts: Optional[Sequence[str]],
                  generators: Sequence[Any], guidance_scale: float, num_inference_steps: int,
                  resolution: int) -> list[Image.Image]:
-        images = []
-        for i, (prompt, generator) in enumerate(zip(prompts, generators)):
-            # Image i uses only its own generator and prompt: batch-independent by construction.
-            x = torch.randn((1, 3, resolution, resolution), generator=generator).to(self.device)
-            cond = self._text(prompt)
-            if negative_prompts is not None:
-                cond = self._text(negative_prompts[i]) + guidance_scale * (cond - self._text(negative_prompts[i]))
-            for _ in range(num_inference_steps):
-                h = torch.tanh(self.conv_in(x)) * cond[None, :, None, None]
-                x = x - 0.5 * torch.tanh(self.conv_out(h))
-            pixels = ((x[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-            images.append(Image.fromarray(np.ascontiguousarray(pixels)))
-        return images
+        negatives = negative_prompts if negative_prompts is not None else [None] * len(prompts)
+        # Image i uses only its own prompt and generator: batch-independent by construction.
+        return [self._draw(prompt, negative, generator, guidance_scale, num_inference_steps, resolution)
+                for prompt, negative, generator in zip(prompts, negatives, generators)]
+
+    def _draw(self, prompt: str, negative: Optional[str], generator: torch.Generator, guidance_scale: float,
+              steps: int, resolution: int) -> Image.Image:
+        x = torch.randn((1, 3, resolution, resolution), generator=generator).to(self.device)
+        cond = self._text(prompt)
+        if negative is not None:
+            cond = self._text(negative) + guidance_scale * (cond - self._text(negative))
+        for _ in range(steps):
+            h = torch.tanh(self.conv_in(x)) * cond[None, :, None, None]
+            x = x - 0.5 * torch.tanh(self.conv_out(h))
+        pixels = ((x[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return Image.fromarray(np.ascontiguousarray(pixels))
 
 
 def build(device: str = "cpu", width: int = 16) -> ColourField:
