@@ -47,7 +47,7 @@ class RunPlan:
         return {
             "benchmark": {"name": self.benchmark.name, "version": self.benchmark.spec.version,
                           "data_sha256": self.benchmark.data_hashes()},
-            "model": {**kind_of(self.card).fingerprint(self.card),
+            "model": {**kind_of(self.card).fingerprint(self.card, self.checkpoint),
                       "checkpoint_sha256": checkpoint_sha256(self.checkpoint)},
             "settings": to_dict(self.settings),
         }

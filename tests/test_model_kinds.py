@@ -187,3 +187,26 @@ def test_janus_images_depend_only_on_their_own_generator():
     after = torch.randn(1)
     torch.manual_seed(0)
     assert torch.equal(after, torch.randn(1)), "the global RNG must be left as it was"
+
+
+def test_a_run_plan_records_the_deviations_and_the_weights_revision(tmp_path):
+    """A card file over tiny-diffusers with published settings for shapes: the plan's warnings carry the deviations,
+    its fingerprint the kind's block (and the hub commit, None for a tiny:// folder)."""
+    from mqeval.runner import plan_run
+
+    card = tmp_path / "my-baseline.yaml"
+    card.write_text(
+        "base: tiny-diffusers\ndescription: test\npublished:\n"
+        "  - {benchmark: shapes, source: nobody says, guidance_scale: 2.0, num_inference_steps: 3}\n"
+    )
+    from mqeval.paths import MODEL_ZOO_DIR
+
+    (tmp_path / "tiny-diffusers.yaml").write_text((MODEL_ZOO_DIR / "tiny-diffusers.yaml").read_text())
+    plan = plan_run("shapes", str(card), limit=1, overrides=SettingOverrides(num_inference_steps=5))
+    assert (plan.settings.guidance_scale, plan.settings.num_inference_steps) == (2.0, 5)
+    warnings = plan.warnings()
+    assert any(w.startswith("num_inference_steps 5 differs from the published setting 3") for w in warnings)
+    assert any("are not stated (nobody says)" in w for w in warnings)
+    model = plan.fingerprint()["model"]
+    assert model["kind"] == "diffusers" and model["config"]["model_id"] == "tiny://sd15_pipeline"
+    assert model["revision"] is None and plan.checkpoint.name == "sd15_pipeline"

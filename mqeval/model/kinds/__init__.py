@@ -4,7 +4,7 @@ Each kind is a `ModelKind` registered by name (lazily, so listing cards never im
 - `capabilities(card)` and `default_resolution(card)`, known before loading, so settings are checked at plan time;
 - `locate_weights(card)`: the local weights folder, None when they will be downloaded at load time, or one
   UserError at once when they are not here and cannot be fetched (no minutes of retries);
-- `fingerprint(card)`: what of the card determines the images (stored with the images, refuses mixed resumes);
+- `fingerprint(card, weights)`: what determines the images (stored with them, so a resume never mixes models);
 - `load(card, weights, device)`: the TextToImage object.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ class ModelKind:
     def locate_weights(self, card: "ModelCard") -> Optional[Path]:
         return None
 
-    def fingerprint(self, card: "ModelCard") -> dict[str, Any]:
+    def fingerprint(self, card: "ModelCard", weights: Optional[Path]) -> dict[str, Any]:
         from mqeval.config import to_dict
         from mqeval.zoo import KIND_BLOCKS
 

@@ -25,6 +25,11 @@ class DiffusersKind(HubKind):
     def capabilities(self, card) -> Capabilities:
         return card.capabilities or Capabilities(resolution_multiple=8)
 
+    def download(self, config) -> str:
+        from diffusers import DiffusionPipeline
+
+        return str(DiffusionPipeline.download(config.model_id, revision=config.revision, variant=config.variant))
+
     def load(self, card, weights: Optional[Path], device: str) -> "DiffusersTextToImage":
         import diffusers
 

@@ -28,6 +28,12 @@ class JanusKind(HubKind):
     def default_resolution(self, card) -> Optional[int]:
         return self.capabilities(card).max_resolution
 
+    def download(self, config) -> str:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(config.model_id, revision=config.revision,
+                                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+
     def load(self, card, weights: Optional[Path], device: str) -> "JanusTextToImage":
         from transformers import JanusForConditionalGeneration, JanusProcessor
 

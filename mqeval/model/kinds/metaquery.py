@@ -19,7 +19,7 @@ class MetaQueryKind(ModelKind):
     def default_resolution(self, card) -> Optional[int]:
         return card.metaquery.decoder.resolution
 
-    def fingerprint(self, card) -> dict[str, Any]:
+    def fingerprint(self, card, weights: Optional[Path]) -> dict[str, Any]:
         from mqeval.config import to_dict
 
         return {"card": card.name, "config": to_dict(card.metaquery)}  # as before kinds existed: old runs resume
