@@ -74,7 +74,7 @@ def evaluate_understanding(benchmark: Any, card: Any, checkpoint: Optional[Path]
     evaluator = require_lmms_eval()
     import lmms_eval
 
-    choice = choose_adapter(card.metaquery.backbone, adapter)
+    choice = choose_adapter(card.model.backbone, adapter)
     options = benchmark.options
     common = dict(tasks=[options.task], limit=limit, batch_size=batch_size, device=device, log_samples=True,
                   task_manager=task_manager)
