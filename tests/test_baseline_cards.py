@@ -20,6 +20,7 @@ from mqeval.zoo import card_names, load_card
 
 BASELINES = [n for n in card_names() if "baseline" in load_card(n).tags]
 TABLE_BENCHMARKS = {4: {"geneval", "dpg-bench", "mjhq-30k-fid"}, 5: {"wise"}, 6: {"commonsense-t2i"}}
+NO_PUBLISHED = {("emu3", "mjhq-30k-fid")}  # Table 4 has no MJHQ number for Emu3
 
 
 def test_at_least_ten_baseline_cards_cover_rows_of_tables_5_and_6():
@@ -40,7 +41,9 @@ def test_baseline_card_names_its_weights_rows_and_published_settings(name):
     labels = row_labels()
     for row in card.paper:
         assert row.row in labels[row.table], f"{name}: no row '{row.row}' in table {row.table}"
-        for benchmark in TABLE_BENCHMARKS[row.table]:
+        for benchmark in sorted(TABLE_BENCHMARKS[row.table]):
+            if (name, benchmark) in NO_PUBLISHED:
+                continue
             published = card.published_for(benchmark)
             assert published is not None and published.source, f"{name}: no published settings for {benchmark}"
             spec = load_spec(benchmark)

@@ -168,11 +168,12 @@ def test_diffusers_images_depend_only_on_their_own_generator(name):
     assert np.abs(np.asarray(both[1], dtype=int) - np.asarray(one[0], dtype=int)).max() <= 1
 
 
-def test_janus_images_depend_only_on_their_own_generator():
-    """Janus samples with the global RNG; each image is drawn alone under an RNG forked from its generator."""
+@pytest.mark.parametrize("name", ["tiny-janus", "tiny-emu3"])
+def test_transformers_images_depend_only_on_their_own_generator(name):
+    """Janus and Emu3 sample with the global RNG; each image is drawn alone under an RNG forked from its generator."""
     import torch
 
-    card = load_card("tiny-janus")
+    card = load_card(name)
     kind = kind_of(card)
     assert resolve_settings(card, GenerationSpec(), benchmark="shapes").resolution == 16
     model = kind.load(card, kind.locate_weights(card), "cpu")

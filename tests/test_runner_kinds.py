@@ -55,8 +55,9 @@ def test_a_resume_with_another_card_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_janus_generates_a_benchmark_sample(tmp_path):
-    result = mqeval("generate", "shapes", "--model", "tiny-janus", "--limit", "1", "--no-progress", "--out", tmp_path)
+@pytest.mark.parametrize("card", ["tiny-janus", "tiny-emu3"])
+def test_tiny_transformers_card_generates_a_benchmark_sample(tmp_path, card):
+    result = mqeval("generate", "shapes", "--model", card, "--limit", "1", "--no-progress", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     images = png_bytes(tmp_path / "images")
     assert len(images) == 4 and len(set(images.values())) == 4

@@ -96,9 +96,48 @@ def build_janus(out: Path) -> None:
         guidance_scale=5.0, generation_kwargs={"boi_token_id": ids["boi_token"], "num_image_tokens": grid * grid},
     )
     model.save_pretrained(out)
-    image_processor = JanusImageProcessor(size={"height": 32, "width": 32})
+    image_processor = JanusImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     JanusProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template,
                    num_image_tokens=grid * grid).save_pretrained(out)
 
 
 BUILDERS["janus"] = build_janus
+
+
+def build_emu3(out: Path) -> None:
+    """Emu3ForConditionalGeneration with 64 visual tokens, a 2x2 token grid decoded to 16 px, and its processor."""
+    import torch
+    from transformers import (
+        Emu3Config, Emu3ForConditionalGeneration, Emu3ImageProcessor, Emu3Processor, GenerationConfig,
+    )
+
+    from mqeval.model.tiny import tiny_tokenizer
+
+    named = {"image_token": "<image>", "boi_token": "<|image start|>", "eoi_token": "<|image end|>",
+             "image_wrapper_token": "<|image token|>", "eof_token": "<|extra_201|>"}
+    visual = tuple(f"<|visual token {i:06d}|>" for i in range(64))
+    tokenizer = tiny_tokenizer(("<|extra_200|>", *visual), named=named)
+    tokenizer.bos_token = "<|im_start|>"
+    config = Emu3Config(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 256,
+                     "pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id,
+                     "eos_token_id": tokenizer.eos_token_id},
+        vq_config={"codebook_size": len(visual), "embed_dim": 4, "latent_channels": 4, "base_channels": 32,
+                   "channel_multiplier": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [],
+                   "hidden_size": 32, "temporal_downsample_factor": 4},
+        vocabulary_map=tokenizer.get_vocab(),
+    )
+    torch.manual_seed(0)
+    model = Emu3ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    model.save_pretrained(out)
+    image_processor = Emu3ImageProcessor(min_pixels=16 * 16, max_pixels=16 * 16, image_mean=[0.5] * 3,
+                                         image_std=[0.5] * 3)
+    Emu3Processor(image_processor=image_processor, tokenizer=tokenizer,
+                  chat_template=tokenizer.chat_template).save_pretrained(out)
+
+
+BUILDERS["emu3"] = build_emu3

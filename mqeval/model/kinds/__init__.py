@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 KINDS: Registry = Registry("model kind")
 KINDS.register("metaquery", "mqeval.model.kinds.metaquery:KIND")
 KINDS.register("diffusers", "mqeval.model.kinds.diffusers_pipeline:KIND")
-KINDS.register("transformers", "mqeval.model.kinds.janus:KIND")
+KINDS.register("transformers", "mqeval.model.kinds.transformers_family:KIND")
 KINDS.register("python", "mqeval.model.kinds.python_factory:KIND")
 
 

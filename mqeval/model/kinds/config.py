@@ -41,7 +41,7 @@ class DiffusersConfig(HubModelConfig):
 class TransformersConfig(HubModelConfig):
     """An autoregressive image generator that transformers runs."""
 
-    family: Literal["janus"] = "janus"
+    family: Literal["janus", "emu3"] = "janus"
     generation_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to generate() (temperature, ...)
 
 
