@@ -5,7 +5,7 @@ Card (model_zoo/tiny-python.yaml runs this file offline):
     kind: python
     description: my model
     python:
-      factory: examples.my_model:build      # package.module:function, importable from the working directory
+      factory: examples.my_model:build      # package.module:function (PYTHONPATH, working directory, checkout)
       kwargs: {width: 16}                    # passed to the factory, after device=
     capabilities: {negative_prompt: true, min_resolution: 8, max_resolution: 256}
     generation: {resolution: 32, guidance_scale: 3.0, num_inference_steps: 4}

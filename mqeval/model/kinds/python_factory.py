@@ -4,12 +4,15 @@ model_zoo/tiny-python.yaml show a complete one."""
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from mqeval.contract.text_to_image import Capabilities
 from mqeval.errors import ConfigError
 from mqeval.model.kinds import ModelKind
+from mqeval.paths import REPO_ROOT
 
 
 def import_factory(spec: str, card_name: str):
@@ -19,8 +22,16 @@ def import_factory(spec: str, card_name: str):
                           f"got '{spec}'")
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # As `python -m` would: the working directory, then mqeval's checkout (where examples/ lives).
+        roots = [r for r in (os.getcwd(), str(REPO_ROOT)) if r not in sys.path]
+        if not roots or exc.name != module_name.split(".")[0]:
+            raise ConfigError(f"model '{card_name}': cannot import '{module_name}' ({exc}); is it on PYTHONPATH?") \
+                from None
+        sys.path.extend(roots)
+        return import_factory(spec, card_name)
     except ImportError as exc:
-        raise ConfigError(f"model '{card_name}': cannot import '{module_name}' ({exc}); is it on PYTHONPATH?") from None
+        raise ConfigError(f"model '{card_name}': cannot import '{module_name}' ({exc})") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"model '{card_name}': '{module_name}' has no callable '{attr}'")
