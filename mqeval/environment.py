@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from typing import Optional
 
-from mqeval.paths import REPO_ROOT
+from mqeval.paths import SOURCE_CHECKOUT
 
 # Distributions whose versions can change generated images or scores.
 TRACKED_PACKAGES = (
@@ -30,7 +30,9 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, Opt
 
 def git_state(repo: str | None = None) -> tuple[Optional[str], Optional[bool]]:
     """(commit hash, has uncommitted changes to tracked files) of the mqeval checkout; (None, None) outside git."""
-    cwd = repo or str(REPO_ROOT)
+    cwd = repo or (str(SOURCE_CHECKOUT) if SOURCE_CHECKOUT else None)
+    if cwd is None:  # installed from a wheel: no checkout to ask
+        return None, None
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True

@@ -6,7 +6,6 @@ validation.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
@@ -16,17 +15,18 @@ from mqeval.contract.text_to_image import Capabilities
 from mqeval.errors import ConfigError, MissingCheckpointError, UnknownNameError
 from mqeval.model.config import GenerationConfig, MetaQueryConfig
 from mqeval.model.kinds.config import DiffusersConfig, PythonConfig, TransformersConfig
+from mqeval.paths import MODEL_ZOO_DIR, locate
 
 ModelKind = Literal["metaquery", "diffusers", "transformers", "python"]
 KIND_BLOCKS = {"metaquery": "model", "diffusers": "diffusers", "transformers": "transformers", "python": "python"}
-from mqeval.paths import MODEL_ZOO_DIR, REPO_ROOT
 
 
 @dataclass(frozen=True)
 class CheckpointConfig:
     """Where the trainable parts' weights come from. No MetaQuery weights were ever released."""
 
-    path: Optional[str] = None  # folder written by save_pretrained; relative paths are from the repo root
+    # folder written by save_pretrained; a relative path is from the working directory (`model_zoo/...`: shipped)
+    path: Optional[str] = None
     sha256: Optional[str] = None  # of the folder's model.safetensors
     source: str = ""  # how a user obtains it (e.g. "train with model_zoo/metaquery-b.train.yaml")
     random_init: bool = False  # tiny test cards only: seeded random trainable parts, scores are meaningless
@@ -98,8 +98,7 @@ class ModelCard:
     def checkpoint_dir(self) -> Optional[Path]:
         if self.checkpoint.path is None:
             return None
-        path = Path(os.path.expandvars(os.path.expanduser(self.checkpoint.path)))
-        return path if path.is_absolute() else REPO_ROOT / path
+        return locate(self.checkpoint.path)
 
     def require_checkpoint(self) -> Optional[Path]:
         """The checkpoint folder, or None for a random-init card; a clear error when it is missing."""

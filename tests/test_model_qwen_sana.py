@@ -61,18 +61,28 @@ def test_image_dropout_blackens_input_images(model):
     assert not torch.allclose(real, black)
 
 
+def assert_equal_up_to_rounding(a, b):
+    """The same image up to float rounding. A batch of 2 and a batch of 1 run different matrix-product kernels on
+    the CPU, which may round the last bits of fp32 differently; after decoding, such a difference can move a pixel
+    across a quantisation step of the uint8 image, by one level, and rarely. (Across process counts the batches are
+    the same, so there the images are byte-identical: tests/test_runner_distributed.py.)"""
+    a, b = np.asarray(a).astype(np.int16), np.asarray(b).astype(np.int16)
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01
+
+
 def test_generation_batch_independence_and_image_guidance(model):
     pipe = MetaQueryPipeline(model)
     both = pipe(PROMPTS, generators=generators([3, 4]), num_inference_steps=2, guidance_scale=2.0)
     one = pipe(PROMPTS[1:], generators=generators([4]), num_inference_steps=2, guidance_scale=2.0)
     assert [im.size for im in both.images] == [(64, 64)] * 2
-    assert np.array_equal(np.asarray(both.images[1]), np.asarray(one.images[0]))
+    assert_equal_up_to_rounding(both.images[1], one.images[0])
     edited = pipe(["make it blue", "make it red"], input_images=edit_inputs(), generators=generators([3, 4]),
                   num_inference_steps=2, guidance_scale=2.0, image_guidance_scale=1.5)
     edited_one = pipe(["make it red"], input_images=edit_inputs()[1:], generators=generators([4]),
                       num_inference_steps=2, guidance_scale=2.0, image_guidance_scale=1.5)
     assert edited.images[0].size == (64, 64)
-    assert np.array_equal(np.asarray(edited.images[1]), np.asarray(edited_one.images[0]))
+    assert_equal_up_to_rounding(edited.images[1], edited_one.images[0])
     assert not np.array_equal(np.asarray(edited.images[1]), np.asarray(both.images[1]))
 
 

@@ -1,14 +1,16 @@
 """The shapes-knowledge split: facts the backbone holds, well-formed GenEval lines, pinned and loadable."""
 import json
+from pathlib import Path
 
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.benchmarks.shapes.knowledge import KNOWLEDGE_FACTS, knowledge_prompt_set
 from mqeval.benchmarks.shapes.vocab import COLORS, SHAPES
-from mqeval.paths import REPO_ROOT
+
+PROBE = Path(__file__).resolve().parent.parent / "docs" / "smollm2_colour_probe.json"
 
 
 def test_facts_are_the_ones_smollm2_held_in_the_recorded_probe():
-    probe = {row["object"]: row for row in json.loads((REPO_ROOT / "docs/smollm2_colour_probe.json").read_text())}
+    probe = {row["object"]: row for row in json.loads(PROBE.read_text())}
     for thing, color in KNOWLEDGE_FACTS.items():
         row = probe[thing]
         assert row["truth"] == color and row["chat_choice"] == color and row["text_choice"] == color, thing
@@ -16,14 +18,14 @@ def test_facts_are_the_ones_smollm2_held_in_the_recorded_probe():
 
 
 def test_split_lines_and_controls():
-    lines = knowledge_prompt_set()
-    knowledge = [l for l in lines if l["tag"] == "knowledge_colors"]
-    controls = [l for l in lines if l["tag"] == "control_colors"]
+    entries = knowledge_prompt_set()
+    knowledge = [line for line in entries if line["tag"] == "knowledge_colors"]
+    controls = [line for line in entries if line["tag"] == "control_colors"]
     assert len(knowledge) == len(KNOWLEDGE_FACTS) * len(SHAPES)
-    assert all("the colour of" in l["prompt"] and l["include"][0]["color"] in COLORS for l in knowledge)
-    asked = {(l["include"][0]["class"], l["include"][0]["color"]) for l in knowledge}
-    assert {(l["include"][0]["class"], l["include"][0]["color"]) for l in controls} == asked
-    assert all(l["include"][0]["color"] not in l["prompt"] for l in knowledge)  # colour never named directly
+    assert all("the colour of" in line["prompt"] and line["include"][0]["color"] in COLORS for line in knowledge)
+    asked = {(line["include"][0]["class"], line["include"][0]["color"]) for line in knowledge}
+    assert {(line["include"][0]["class"], line["include"][0]["color"]) for line in controls} == asked
+    assert all(line["include"][0]["color"] not in line["prompt"] for line in knowledge)  # colour never named directly
 
 
 def test_benchmark_loads_with_pinned_hash_and_aggregates_by_tag():

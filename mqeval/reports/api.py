@@ -7,8 +7,19 @@ from typing import Optional, Sequence
 from mqeval.errors import UserError
 from mqeval.fileio import atomic_open
 from mqeval.paths import PAPER_RESULTS_DIR
-from mqeval.reports.intervals import BenchmarkLookup, IntervalCache, StatsOptions, default_lookup
-from mqeval.reports.paper_table import TableReport, build_paper_table, build_small_scale_table, ZooIndex, zoo_index
+from mqeval.reports.intervals import (
+    BenchmarkLookup,
+    IntervalCache,
+    StatsOptions,
+    default_lookup,
+)
+from mqeval.reports.paper_table import (
+    TableReport,
+    ZooIndex,
+    build_paper_table,
+    build_small_scale_table,
+    zoo_index,
+)
 from mqeval.reports.render import render
 from mqeval.reports.runs import Run, find_runs, read_run
 from mqeval.reports.specs import TABLES, table_spec

@@ -6,9 +6,10 @@ import textwrap
 from pathlib import Path
 from typing import Optional, Sequence
 
+from mqeval.extras import require
 from mqeval.fileio import atomic_path
-from mqeval.reports.table_report import TableReport
 from mqeval.reports.runs import Run
+from mqeval.reports.table_report import TableReport
 
 
 def ablation_bars(report: TableReport, out_path: Path) -> Optional[Path]:
@@ -16,8 +17,7 @@ def ablation_bars(report: TableReport, out_path: Path) -> Optional[Path]:
     data = report.data
     if not len(data) or "column" not in data:
         return None
-    import matplotlib
-
+    matplotlib = require("matplotlib", "reports", "Plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -10,8 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from mqeval.extras import require
 from mqeval.paths import MODEL_ZOO_DIR, PAPER_RESULTS_DIR
-from mqeval.reports.columns import MISSING, NO_CARD, NOT_RUN, ColumnResult, add_paired_columns, measure_column
+from mqeval.reports.columns import (
+    MISSING,
+    NO_CARD,
+    NOT_RUN,
+    ColumnResult,
+    add_paired_columns,
+    measure_column,
+)
 from mqeval.reports.intervals import IntervalCache
 from mqeval.reports.published import published_rows
 from mqeval.reports.runs import Run
@@ -81,7 +89,7 @@ def _runs_for(cards: list[str], column: ColumnSpec, runs: list[Run], named: froz
 
 
 def _assemble(title, name, index, first: dict[str, dict[str, str]], results: list[ColumnResult], notes) -> TableReport:
-    import pandas as pd
+    pd = require("pandas", "reports", "The paper tables")
 
     columns: dict[str, dict[str, str]] = dict(first)
     records, all_notes, shown = [], list(notes), {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 from typing import Callable, Sequence
 
+from mqeval.extras import require
 from mqeval.registry import Registry
 from mqeval.reports.table_report import TableReport
 
@@ -20,7 +21,7 @@ def _rows(report: TableReport) -> tuple[list[str], list[list[str]]]:
 
 def _two_level(frame):
     """'GenEval ↑ ours [v1]' -> ('GenEval ↑', 'ours [v1]'): metric over kind, so wide tables stay readable."""
-    import pandas as pd
+    pd = require("pandas", "reports", "Rendering tables")
 
     def split(name: str) -> tuple[str, str]:
         for arrow in ("↑", "↓"):
@@ -97,7 +98,7 @@ def render_latex(reports: Sequence[TableReport]) -> str:
 
 def render_csv(reports: Sequence[TableReport]) -> str:
     """The tidy data of every table (one line per row x column x variant), with the table's title as a column."""
-    import pandas as pd
+    pd = require("pandas", "reports", "Rendering tables")
 
     frames = []
     for report in reports:

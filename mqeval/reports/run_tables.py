@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from mqeval.extras import require
 from mqeval.reports.intervals import IntervalCache, resolve_aggregate
-from mqeval.reports.table_report import TableReport
 from mqeval.reports.runs import CompatKey, Run
 from mqeval.reports.stats import PairingError, check_pairable, paired_bootstrap
+from mqeval.reports.table_report import TableReport
 
 
 def _fmt(value: float) -> str:
@@ -14,7 +15,7 @@ def _fmt(value: float) -> str:
 
 
 def build_runs_report(runs: list[Run], cache: IntervalCache) -> list[TableReport]:
-    import pandas as pd
+    pd = require("pandas", "reports", "Run tables")
 
     groups: dict[CompatKey, list[Run]] = defaultdict(list)
     for run in runs:
@@ -62,7 +63,7 @@ def build_runs_report(runs: list[Run], cache: IntervalCache) -> list[TableReport
 
 def build_comparison(a: Run, b: Run, cache: IntervalCache) -> TableReport:
     """Paired bootstrap of A - B over the matched samples; refuses runs that are not the same evaluation."""
-    import pandas as pd
+    pd = require("pandas", "reports", "Run comparisons")
 
     if a.compat_key != b.compat_key:
         raise PairingError(f"Runs {a.run_id} and {b.run_id} are not the same evaluation: "

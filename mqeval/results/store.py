@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from mqeval.config import from_dict, to_dict
 from mqeval.errors import ConfigError, DataIntegrityError
+from mqeval.extras import require
 from mqeval.fileio import atomic_open, write_json
-from mqeval.results.schema import SAMPLE_KEYS, SCHEMA_VERSION, RunRecord, SchemaVersionError
+from mqeval.results.schema import (
+    SAMPLE_KEYS,
+    SCHEMA_VERSION,
+    RunRecord,
+    SchemaVersionError,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,7 +107,7 @@ def read_record(path: Path) -> tuple[dict[str, Any], RunRecord]:
 
 def load_run(path: str | Path) -> Run:
     """One run folder (or its results.json) -> Run(results, record, samples DataFrame)."""
-    import pandas as pd
+    pd = require("pandas", "reports", "Loading runs into pandas")
 
     data, record = read_record(Path(path))
     run_dir = Path(path) if Path(path).is_dir() else Path(path).parent
@@ -152,7 +158,7 @@ def load_runs(root: str | Path) -> "pd.DataFrame":
 
     `df.attrs["higher_is_better"]` maps each metric column to its direction.
     """
-    import pandas as pd
+    pd = require("pandas", "reports", "Loading runs into pandas")
 
     root = Path(root)
     if not root.exists():

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from mqeval.config import from_dict, load_yaml
+from mqeval.paths import locate
 
 Stage = Literal["text-to-image", "reconstruction", "editing", "instruction-tuning"]
 DataKind = Literal["jsonl", "image-folder", "webdataset", "hf", "shapes"]
@@ -115,7 +116,7 @@ def _base_path(path: Path, base: str) -> Path:
 def load_train_config(path: str | Path, overrides: Optional[dict] = None) -> TrainConfig:
     from mqeval.config import deep_merge, merge_over_base
 
-    raw = merge_over_base(Path(path).resolve(), load_yaml, _base_path, "train config")
+    raw = merge_over_base(locate(path).resolve(), load_yaml, _base_path, "train config")
     if overrides:
         raw = deep_merge(raw, overrides)
     return from_dict(TrainConfig, raw, str(path))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from mqeval.errors import ConfigError, DataIntegrityError
+from mqeval.extras import require
 from mqeval.train.config import DataConfig
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -147,7 +148,7 @@ class HFDataset:
     """A Hugging Face `datasets` dataset by name (downloaded by `datasets` itself on first use)."""
 
     def __init__(self, config: DataConfig):
-        import datasets
+        datasets = require("datasets", "train", "A Hugging Face `datasets` training source")
 
         self.data = datasets.load_dataset(config.path, split=config.split)
         self.config = config

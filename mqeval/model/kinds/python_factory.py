@@ -12,7 +12,7 @@ from typing import Any, Optional
 from mqeval.contract.text_to_image import Capabilities
 from mqeval.errors import ConfigError
 from mqeval.model.kinds import ModelKind
-from mqeval.paths import REPO_ROOT
+from mqeval.paths import SOURCE_CHECKOUT
 
 
 def import_factory(spec: str, card_name: str):
@@ -23,8 +23,9 @@ def import_factory(spec: str, card_name: str):
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        # As `python -m` would: the working directory, then mqeval's checkout (where examples/ lives).
-        roots = [r for r in (os.getcwd(), str(REPO_ROOT)) if r not in sys.path]
+        # As `python -m` would: the working directory, then mqeval's source checkout (where examples/ lives).
+        candidates = [os.getcwd()] + ([str(SOURCE_CHECKOUT)] if SOURCE_CHECKOUT else [])
+        roots = [r for r in candidates if r not in sys.path]
         if not roots or exc.name != module_name.split(".")[0]:
             raise ConfigError(f"model '{card_name}': cannot import '{module_name}' ({exc}); is it on PYTHONPATH?") \
                 from None
