@@ -39,7 +39,7 @@ class RunPlan:
     num_available: int  # samples in the benchmark before --limit
     limit: Optional[int]
     settings: GenerationSettings
-    checkpoint: Optional[Path]  # None for random-init cards (and for hub weights that the load will download)
+    checkpoint: Optional[Path]  # MetaQuery: None for random-init cards; other kinds: the weights folder, if any
     overrides: SettingOverrides
 
     def fingerprint(self) -> dict[str, Any]:
