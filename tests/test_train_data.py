@@ -40,7 +40,7 @@ def test_jsonl_folder_and_webdataset_read_the_same_examples(tmp_path):
     for config in configs:
         dataset = build_dataset(config)
         assert len(dataset) == 2, config.kind
-        examples = load_examples(dataset, [0, 1], config, step_seed=0)
+        examples = load_examples(dataset, [0, 1], config, seeds=[0, 1])
         assert [e.caption for e in examples] == ["red thing", "blue thing"], config.kind
         assert examples[0].image.size == (16, 16)
         pixels = to_tensor([e.image for e in examples])

@@ -1,20 +1,13 @@
 """Training core on the tiny random model: exact resume, falling loss, optimizer holds no frozen parameter."""
 import pytest
 
-from mqeval.config import from_dict
-from mqeval.train.config import TrainConfig
+from helpers_train import tiny_train_config
+
 from mqeval.train.loop import Trainer, train
 
 
 def tiny_config(out, **over):
-    raw = {
-        "model": "metaquery-tiny", "output_dir": str(out), "max_steps": 6, "batch_size": 4, "seed": 3,
-        "data": {"kind": "shapes", "resolution": 32, "images_per_caption": 2, "num_examples": 400},
-        "optim": {"lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2, "grad_clip": 1.0},
-        "save_every": 100, "trackers": [], "condition_cache_size": 64,
-    }
-    raw.update(over)
-    return from_dict(TrainConfig, raw)
+    return tiny_train_config(out, **{"max_steps": 6, **over})
 
 
 def test_interrupted_and_resumed_run_repeats_the_loss_curve(tmp_path):

@@ -1,4 +1,4 @@
-"""Process group handling: rank and world size come from accelerate's PartialState.
+"""Process group handling: rank and world size come from accelerate's PartialState (training: its Accelerator).
 
 Multi-process runs are started by `torchrun` (or `accelerate launch --multi_gpu`, or any launcher that sets the
 torch.distributed environment variables). `accelerate launch --cpu` cannot start several CPU processes without MPI,
@@ -58,7 +58,7 @@ def relaunch_argv(cli_args: Sequence[str], num_processes: int) -> list[str]:
     ]
 
 
-def relaunch(cli_args: Sequence[str], num_processes: int) -> None:
+def relaunch(cli_args: Sequence[str], num_processes: int, what: str = "generation") -> None:
     """Run `mqeval <cli_args>` under torchrun and wait; a failing worker becomes a UserError with its exit code."""
     env = dict(os.environ)
     # Share the cores between the processes (torchrun alone would give each one thread); an explicit
@@ -66,4 +66,4 @@ def relaunch(cli_args: Sequence[str], num_processes: int) -> None:
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
     result = subprocess.run(relaunch_argv(cli_args, num_processes), env=env)
     if result.returncode != 0:
-        raise UserError(f"the {num_processes}-process generation failed with exit code {result.returncode} (see above)")
+        raise UserError(f"the {num_processes}-process {what} failed with exit code {result.returncode} (see above)")

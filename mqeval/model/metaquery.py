@@ -20,6 +20,7 @@ from mqeval.model.backbones import build_backbone
 from mqeval.model.config import MetaQueryConfig
 from mqeval.model.connectors import build_connector
 from mqeval.model.decoders import build_decoder
+from mqeval.model.decoders.base import Generators, rand
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -113,23 +114,25 @@ class MetaQuery(nn.Module):
         cond = self.connector(hidden, out.mask)
         return Condition(hidden=cond, mask=out.mask)
 
-    def loss(
+    def forward(
         self,
         prompts: "Sequence[str] | ConditionBatch",
         target_images: Optional[torch.Tensor] = None,
         input_images: Optional[list[list[Any]]] = None,
-        generator: Optional[torch.Generator] = None,
+        generator: Generators = None,
         cfg_dropout: bool = True,
     ) -> LossOutput:
-        """Denoising loss of a batch; `loss(batch)` with a ConditionBatch works too. Dropout draws use `generator`."""
+        """The training loss of a batch (what DDP / FSDP / DeepSpeed wrappers call); `model(batch)` with a
+        ConditionBatch works too. Random draws use `generator`: one for the batch, or one per example (then each
+        example's dropout, timestep and noise do not depend on the rest of the batch)."""
         if isinstance(prompts, ConditionBatch):
             prompts, target_images, input_images = prompts.prompts, prompts.target_images, prompts.input_images
         if target_images is None:
-            raise ValueError("loss() needs target images")
+            raise ValueError("the loss needs target images")
         prompts = list(prompts)
         b = len(prompts)
-        gen_device = generator.device if generator is not None else torch.device("cpu")
-        draws = torch.rand((2, b), generator=generator, device=gen_device).cpu()
+        per_example = isinstance(generator, (list, tuple))
+        draws = rand((b, 2), generator, "cpu").T if per_example else rand((2, b), generator, "cpu")
         caption_dropped = draws[0] < (self.config.caption_dropout if cfg_dropout else 0.0)
         image_dropped = draws[1] < (self.config.image_dropout if cfg_dropout and input_images is not None else 0.0)
         prompts = ["" if drop else p for p, drop in zip(prompts, caption_dropped.tolist())]
@@ -142,6 +145,10 @@ class MetaQuery(nn.Module):
         images = target_images.to(self.decoder.device)
         loss = self.decoder.loss(images, cond.hidden, cond.mask, generator)
         return LossOutput(loss=loss, caption_dropped=caption_dropped, image_dropped=image_dropped)
+
+    def loss(self, *args, **kwargs) -> LossOutput:
+        """Same as calling the model (kept for callers that name it)."""
+        return self(*args, **kwargs)
 
     # --- parameters ------------------------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "MetaQuery":
@@ -183,16 +190,19 @@ class MetaQuery(nn.Module):
         return names
 
     # --- persistence ---------------------------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """model.safetensors (trainable parts only) + config.json (the MetaQueryConfig, naming the base models)."""
+    def save_pretrained(self, directory: str | Path, tensors: Optional[dict[str, torch.Tensor]] = None) -> Path:
+        """model.safetensors (trainable parts only) + config.json (the MetaQueryConfig, naming the base models).
+
+        `tensors`: the saved parts when this module's own parameters are shards (FSDP gathers them first)."""
         from safetensors.torch import save_file
 
         from mqeval.fileio import atomic_path, write_json
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        params = dict(self.named_parameters())
-        tensors = {name: params[name].detach().cpu().contiguous() for name in self.saved_parameter_names()}
+        if tensors is None:
+            params = dict(self.named_parameters())
+            tensors = {name: params[name].detach().cpu().contiguous() for name in self.saved_parameter_names()}
         with atomic_path(directory / WEIGHTS_NAME) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "pt"})
         write_json(directory / CONFIG_NAME, {

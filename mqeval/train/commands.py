@@ -1,10 +1,22 @@
 """CLI commands of mqeval.train, attached to the main typer app by `register`. Import-light: no torch here."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+
+def _worker_args(config: Path, output_dir: Optional[Path], max_steps: Optional[int], resume: bool,
+                 num_processes: int) -> list[str]:
+    """The `mqeval train ...` arguments each re-launched process runs (export is done once, by the launcher)."""
+    args = ["train", str(config), "--num-processes", str(num_processes), "--resume" if resume else "--no-resume"]
+    if output_dir is not None:
+        args += ["--output-dir", str(output_dir)]
+    if max_steps is not None:
+        args += ["--max-steps", str(max_steps)]
+    return args
 
 
 def register(app: typer.Typer) -> None:
@@ -18,25 +30,46 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(True, help="Continue from the latest checkpoint in output_dir, if any."),
         export: Optional[Path] = typer.Option(
             None, help="After training, copy the final weights (model.safetensors + config.json) to this folder."),
+        num_processes: int = typer.Option(
+            1, "--num-processes", help="Train one model in K local processes (re-launches through torchrun: gloo "
+                                       "on CPU, NCCL on GPUs); batch_size is per process."),
     ) -> None:
         """Train a MetaQuery model (text-to-image, reconstruction, editing or instruction tuning).
 
-        Single process: `mqeval train CFG`. Several GPUs / nodes: `accelerate launch [--config_file FSDP_OR_DS.yaml]
-        -m mqeval.cli train CFG` (see docs/training.md).
+        One machine: `mqeval train CFG [--num-processes K]`. FSDP / DeepSpeed / several nodes: `accelerate launch
+        --config_file mqeval/train/accelerate_configs/<fsdp|deepspeed_zero2|...>.yaml -m mqeval.cli train CFG`
+        (see docs/training-distributed.md).
         """
+        from mqeval.errors import UserError
+        from mqeval.generation.distributed import in_distributed_launch, relaunch
         from mqeval.train.config import load_train_config
-        from mqeval.train.loop import train
 
+        if num_processes < 1:
+            raise UserError(f"--num-processes must be at least 1, got {num_processes}")
         overrides: dict = {}
         if output_dir is not None:
             overrides["output_dir"] = str(output_dir)
         if max_steps is not None:
             overrides["max_steps"] = max_steps
-        cfg = load_train_config(config, overrides)
-        result = train(cfg, resume=resume)
-        typer.echo(f"trained to step {result.final_step} in {cfg.output_dir}"
-                   + (f"; skipped {len(result.skipped_steps)} spike step(s)" if result.skipped_steps else ""))
-        if export is not None:
+        cfg = load_train_config(config, overrides)  # a bad config fails here, once, before any process starts
+        if resume:  # so does a checkpoint that cannot be resumed (old format, pickles), before anything is read
+            from mqeval.train.checkpoint import check_checkpoint, latest_checkpoint
+
+            latest = latest_checkpoint(Path(cfg.output_dir))
+            if latest is not None:
+                check_checkpoint(latest)
+        main = os.environ.get("RANK", "0") == "0"
+        if num_processes > 1 and not in_distributed_launch():
+            relaunch(_worker_args(config, output_dir, max_steps, resume, num_processes), num_processes, "training")
+        else:
+            from mqeval.train.loop import end_processes, train
+
+            result = train(cfg, resume=resume)
+            end_processes()
+            if main:
+                typer.echo(f"trained to step {result.final_step} in {cfg.output_dir}"
+                           + (f"; skipped {len(result.skipped_steps)} spike step(s)" if result.skipped_steps else ""))
+        if export is not None and main:
             from mqeval.train.export import export_weights
 
             path = export_weights(Path(cfg.output_dir), export)

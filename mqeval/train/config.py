@@ -75,7 +75,10 @@ class TrainConfig:
     # to a trained model (zero-initialised, so the model starts where the checkpoint left it).
     init_new_parameters: tuple[str, ...] = ()
     max_steps: int = 1000
-    batch_size: int = 32  # per process, per micro-batch
+    batch_size: int = 32  # per process, per micro-batch (unused when global_batch_size is set)
+    # Images per optimizer step over all processes and micro-batches: the micro-batch becomes
+    # global_batch_size / (processes x grad_accum), so the run trains the same model whatever --num-processes.
+    global_batch_size: Optional[int] = None
     grad_accum: int = 1
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_checkpointing: bool = False
@@ -101,6 +104,18 @@ class TrainConfig:
     # (does the caption matter yet?). 0 disables.
     eval_every: int = 0
     eval_batches: int = 2
+
+    def micro_batch_size(self, num_processes: int) -> int:
+        """Examples per process per micro-batch in a run of `num_processes` processes."""
+        if self.global_batch_size is None:
+            return self.batch_size
+        per_process = self.global_batch_size // (num_processes * self.grad_accum)
+        if per_process < 1 or per_process * num_processes * self.grad_accum != self.global_batch_size:
+            from mqeval.errors import ConfigError
+
+            raise ConfigError(f"global_batch_size {self.global_batch_size} does not split into {num_processes} "
+                              f"process(es) x grad_accum {self.grad_accum} equal micro-batches")
+        return per_process
 
 
 def _base_path(path: Path, base: str) -> Path:

@@ -202,11 +202,13 @@ class StepSampler:
         return [g * self.group_size + j for g in perm for j in range(self.group_size)]
 
 
-def load_examples(dataset, indices: Sequence[int], config: DataConfig, step_seed: int) -> list[Example]:
-    """Fetch and transform examples (crop/flip randomness from the step's seed, so resume repeats it)."""
-    rng = random.Random(step_seed)
+def load_examples(dataset, indices: Sequence[int], config: DataConfig, seeds: Sequence[int]) -> list[Example]:
+    """Fetch and transform examples; example i's crop/flip randomness comes from seeds[i] (a function of the run's
+    seed, the step and the example's place in the step's global batch), so neither resuming nor the number of
+    processes or micro-batches changes it."""
     out = []
-    for index in indices:
+    for index, seed in zip(indices, seeds, strict=True):
+        rng = random.Random(seed)
         ex = dataset[index]
         image = resize_crop(ex.image, config.resolution, config.crop, rng)
         if config.random_flip and rng.random() < 0.5:

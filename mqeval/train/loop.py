@@ -1,14 +1,19 @@
 """The training loop (accelerate): stages, CFG dropout, accumulation, clipping, spike guard, exact resume.
 
-Determinism: the examples of step s come from StepSampler (a function of seed and s), and every random draw of a
-micro-batch (CFG dropout, timesteps, noise, crops) comes from a generator seeded by (seed, s, rank, micro-batch).
-Resuming from step s therefore replays exactly what an uninterrupted run does from s.
+One model, however many processes: the trainer calls the prepared (DDP / FSDP / DeepSpeed) model, so gradients
+are reduced across processes; accelerate's `accumulate` skips the reduction on all but the last micro-batch and
+scales the loss once; clipping goes through the accelerator.
+
+Determinism: the examples of step s come from StepSampler (a function of seed and s, for the global batch), and
+every random draw of an example (CFG dropout, timestep, noise, crop) comes from a generator seeded by (seed, s, the
+example's place in the global batch). Resuming from step s replays what an uninterrupted run does from s, and K
+processes x batch b, or accumulation A x batch b, train the same model as one process with batch K*b or A*b.
 """
 from __future__ import annotations
 
+import json
 import math
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -18,10 +23,12 @@ from mqeval.fileio import write_json
 from mqeval.train.config import TrainConfig
 
 TAGS = {"no": None, "bf16": "bf16", "fp16": "fp16"}
+LOG_NAME = "train_log.jsonl"  # one JSON line per logged step: loss, grad norm, lr, throughput, time split
 
 
-def step_seed(seed: int, step: int, rank: int, micro: int) -> int:
-    return (((seed * 1_000_003 + step) * 1_009 + rank) * 101 + micro) % (2**63 - 1)
+def example_seed(seed: int, step: int, position: int) -> int:
+    """Seed of the example at `position` of step `step`'s global batch (independent of how it is split)."""
+    return ((seed * 1_000_003 + step) * 1_000_033 + position) % (2**63 - 1)
 
 
 @dataclass
@@ -89,15 +96,21 @@ class Trainer:
 
         self.config = config
         self.output_dir = Path(config.output_dir)
+        self.card = card
+        # Built before the process group exists: transformers' save_pretrained writes weights only on rank 0 of
+        # an initialised group, which would leave a half-built tiny test model in the other processes' cache.
+        self.model = model if model is not None else self._load_model()
         trackers = [t for t in config.trackers if t != "wandb" or _has("wandb")]
         if "tensorboard" in trackers and not _has("tensorboard"):
             trackers.remove("tensorboard")
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum,
             log_with=trackers or None, project_dir=str(self.output_dir),
+            cpu=not torch.cuda.is_available(),  # under torchrun on CPU: join a gloo group (else each runs alone)
         )
-        self.card = card
-        self.model = model if model is not None else self._load_model()
+        from mqeval.train import parallel
+
+        parallel.configure(self.accelerator, config)
         for name, param in self.model.named_parameters():
             if any(name.startswith(prefix) for prefix in config.freeze):
                 param.requires_grad_(False)
@@ -105,7 +118,8 @@ class Trainer:
             for module in self.model.modules():
                 if hasattr(module, "gradient_checkpointing_enable") and any(
                         p.requires_grad for p in module.parameters()):
-                    module.gradient_checkpointing_enable()
+                    # non-reentrant: the reentrant form breaks DDP's once-per-parameter gradient hooks
+                    module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if config.frozen_prefix:
             from mqeval.model.frozen_prefix import use_frozen_prefix
 
@@ -119,12 +133,20 @@ class Trainer:
             self.connector_init_stats = standardize_on_training_captions(
                 self.model, self.dataset, config.data.images_per_caption, config.connector_init_prompts)
         world = self.accelerator.num_processes
-        self.per_process = config.batch_size * config.grad_accum
+        self.micro_batch = config.micro_batch_size(world)
+        self.per_process = self.micro_batch * config.grad_accum
         self.sampler = StepSampler(len(self.dataset), self.per_process * world, config.seed,
                                    group_size=max(1, config.data.images_per_caption))
         self.optimizer = build_optimizer(self.model, config.optim)
+        # Stepped by hand once per optimizer step (accelerate's scheduler wrapper would step it once per process).
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.max_steps)
+        from mqeval.train.throughput import Clock, ForwardTimer
+
+        self.clock = Clock(self.accelerator.device)
+        self.backbone_timer = ForwardTimer(self.model.backbone, self.clock)
+        self.tokenizer = getattr(self.model.backbone, "tokenizer", None)
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        self.can_skip_steps = parallel.can_skip_steps(self.accelerator)
         self.guard = SpikeGuard(config.spike_guard.factor, config.spike_guard.ema_decay,
                                 config.spike_guard.warmup_steps)
         self.step = 0
@@ -161,7 +183,7 @@ class Trainer:
         path = latest_checkpoint(self.output_dir)
         if path is None:
             return False
-        state = load_checkpoint(path, self.unwrapped, self.optimizer, self.scheduler)
+        state = load_checkpoint(self.accelerator, path, self.model, self.optimizer, self.scheduler)
         self.step = int(state["step"])
         self.data_offset = int(state.get("data_offset", 0))
         guard = state.get("spike_guard", {})
@@ -172,52 +194,68 @@ class Trainer:
     def save(self) -> Path:
         from mqeval.train.checkpoint import save_checkpoint
 
-        self.accelerator.wait_for_everyone()
-        path = None
-        if self.accelerator.is_main_process:
-            path = save_checkpoint(self.output_dir, self.step, self.unwrapped, self.optimizer, self.scheduler,
-                                   {"data_offset": self.data_offset, "spike_guard": self.guard.state()},
-                                   self.config.keep_checkpoints)
-        self.accelerator.wait_for_everyone()
-        return path
+        return save_checkpoint(self.accelerator, self.output_dir, self.step, self.model, self.optimizer,
+                               self.scheduler, {"data_offset": self.data_offset, "spike_guard": self.guard.state()},
+                               self.config.keep_checkpoints)
 
     # --- one step ---------------------------------------------------------------------------------------------
     def _micro_batches(self, step: int):
+        """This process's micro-batches of step `step`: (prompts, images, input images, one generator each)."""
         from mqeval.train.data import load_examples, to_tensor
 
-        indices = self.sampler.indices(step + self.data_offset)
-        rank = self.accelerator.process_index
-        mine = indices[rank * self.per_process:(rank + 1) * self.per_process]
-        bs = self.config.batch_size
-        for micro in range(self.config.grad_accum):
-            seed = step_seed(self.config.seed, step, rank, micro)
-            examples = load_examples(self.dataset, mine[micro * bs:(micro + 1) * bs], self.config.data, seed)
-            prompts, inputs = stage_inputs(self.config.stage, examples)
-            yield prompts, to_tensor([ex.image for ex in examples]), inputs, seed
-
-    def train_step(self) -> tuple[float, float, bool]:
         torch = self._torch
-        model, acc = self.model, self.accelerator
+        indices = self.sampler.indices(step + self.data_offset)
+        first = self.accelerator.process_index * self.per_process
+        bs = self.micro_batch
+        for micro in range(self.config.grad_accum):
+            positions = range(first + micro * bs, first + (micro + 1) * bs)
+            seeds = [example_seed(self.config.seed, step, position) for position in positions]
+            examples = load_examples(self.dataset, [indices[p] for p in positions], self.config.data, seeds)
+            prompts, inputs = stage_inputs(self.config.stage, examples)
+            generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+            yield prompts, to_tensor([ex.image for ex in examples]), inputs, generators
+
+    def _count_tokens(self, prompts: list[str]) -> int:
+        if self.tokenizer is None:
+            return 0
+        return sum(len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"])
+
+    def train_step(self):
+        """One optimizer step; returns (loss, grad norm, skipped as a spike, Throughput), all over all processes."""
+        from mqeval.train.throughput import StepTimes, Throughput
+
+        torch = self._torch
+        model, acc, clock = self.model, self.accelerator, self.clock
         model.train()
-        total = 0.0
-        micro_batches = list(self._micro_batches(self.step))
-        for micro, (prompts, images, inputs, seed) in enumerate(micro_batches):
-            generator = torch.Generator(device="cpu").manual_seed(seed)
-            sync = micro == len(micro_batches) - 1
-            with (acc.no_sync(model) if not sync and acc.num_processes > 1 else _null()), acc.autocast():
-                out = self.unwrapped.loss(prompts, images.to(acc.device), inputs, generator=generator)
-                loss = out.loss / len(micro_batches)
-                acc.backward(loss)
-            total += float(loss.detach())
-        gnorm = float(acc.clip_grad_norm_(self.unwrapped.trainable_parameters(), self.config.optim.grad_clip))
-        loss_value = float(acc.reduce(torch.tensor(total, device=acc.device), reduction="mean"))
-        spike = self.config.spike_guard.enabled and self.guard.is_spike(loss_value, gnorm)
+        times, loss_sum, tokens = StepTimes(), 0.0, 0
+        self.backbone_timer.take()
+        mark = clock.now()
+        for prompts, images, inputs, generators in self._micro_batches(self.step):
+            tokens += self._count_tokens(prompts)
+            images = images.to(acc.device)
+            now = clock.now()
+            times.data += now - mark
+            with acc.accumulate(model), acc.autocast():  # reduces gradients only on the last micro-batch
+                out = model(prompts, images, inputs, generator=generators)
+                acc.backward(out.loss)  # divided by grad_accum here, once
+            loss_sum += float(out.loss.detach())
+            mark, backbone = clock.now(), self.backbone_timer.take()
+            times.backbone += backbone
+            times.decoder += mark - now - backbone
+        grad_norm = acc.clip_grad_norm_(model.parameters(), self.config.optim.grad_clip)
+        gnorm = float(grad_norm) if grad_norm is not None else float("nan")  # DeepSpeed: None before a step
+        totals = acc.reduce(torch.tensor([loss_sum / self.config.grad_accum, tokens], dtype=torch.float64,
+                                         device=acc.device), reduction="sum")
+        loss_value = float(totals[0]) / acc.num_processes
+        spike = self.config.spike_guard.enabled and self.can_skip_steps and self.guard.is_spike(loss_value, gnorm)
         if not spike:
             self.optimizer.step()
             self.guard.update(loss_value, gnorm)
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        return loss_value, gnorm, spike
+        times.optimizer = clock.now() - mark
+        images_per_step = self.per_process * acc.num_processes
+        return loss_value, gnorm, spike, Throughput(images_per_step, int(totals[1]), times)
 
     # --- evaluation: does the caption matter? ------------------------------------------------------------------
     def caption_sensitivity(self) -> dict[str, float]:
@@ -226,9 +264,9 @@ class Trainer:
 
         torch = self._torch
         n = len(self.dataset)
-        count = self.config.batch_size * self.config.eval_batches
+        count = self.micro_batch * self.config.eval_batches
         indices = list(range(n - count, n))
-        examples = load_examples(self.dataset, indices, self.config.data, 12345)
+        examples = load_examples(self.dataset, indices, self.config.data, seeds=indices)
         prompts = [ex.caption for ex in examples]
         shuffled = prompts[-1:] + prompts[:-1]
         if len(set(prompts)) > 1:
@@ -240,11 +278,12 @@ class Trainer:
         with torch.no_grad():
             for name, captions in (("eval_loss_true", prompts), ("eval_loss_shuffled", shuffled)):
                 losses = []
-                for start in range(0, count, self.config.batch_size):
+                for start in range(0, count, self.micro_batch):
                     gen = torch.Generator().manual_seed(start)
-                    sl = slice(start, start + self.config.batch_size)
-                    losses.append(float(self.unwrapped.loss(captions[sl], images[sl], None, generator=gen,
-                                                            cfg_dropout=False).loss))
+                    sl = slice(start, start + self.micro_batch)
+                    out = self.model(captions[sl], images[sl].to(self.accelerator.device), None, generator=gen,
+                                     cfg_dropout=False)
+                    losses.append(float(out.loss))
                 result[name] = sum(losses) / len(losses)
         self.model.train()
         return result
@@ -267,11 +306,9 @@ class Trainer:
         plain = report and not sys.stderr.isatty()
         bar = tqdm(total=stop, initial=self.step, disable=not report or plain, desc="train")
         last_good = self.step
-        images_per_step = cfg.batch_size * cfg.grad_accum * acc.num_processes
+        log_path = self.output_dir / LOG_NAME
         while self.step < stop:
-            start = time.perf_counter()
-            loss, gnorm, spike = self.train_step()
-            elapsed = time.perf_counter() - start
+            loss, gnorm, spike, speed = self.train_step()
             if spike:
                 result.skipped_steps.append(self.step)
                 self.guard.consecutive += 1
@@ -285,13 +322,16 @@ class Trainer:
                 result.losses[self.step] = loss
             self.step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{images_per_step / elapsed:.1f}")
+            bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{speed.images_per_s:.1f}")
             if self.step % cfg.log_every == 0 or self.step == stop:
-                acc.log({"loss": loss, "grad_norm": gnorm, "lr": self.scheduler.get_last_lr()[0],
-                         "images_per_s": images_per_step / elapsed, "skipped": float(spike)}, step=self.step)
+                record = {"loss": loss, "grad_norm": gnorm, "lr": self.scheduler.get_last_lr()[0],
+                          "skipped": float(spike), **speed.as_log()}
+                acc.log(record, step=self.step)
+                if acc.is_main_process:
+                    append_jsonl(log_path, {"step": self.step, "num_processes": acc.num_processes, **record})
                 if plain:
-                    print(f"train step {self.step}/{stop}: loss {loss:.4f}, grad norm {gnorm:.3f}, "
-                          f"{images_per_step / elapsed:.1f} img/s", file=sys.stderr, flush=True)
+                    print(f"train step {self.step}/{stop}: loss {loss:.4f}, grad norm {gnorm:.3f}, {speed.line()}",
+                          file=sys.stderr, flush=True)
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == stop):
                 metrics = self.caption_sensitivity()
                 result.eval[self.step] = metrics
@@ -301,9 +341,15 @@ class Trainer:
                 self.save()
                 last_good = self.step
         bar.close()
-        acc.end_training()
+        for tracker in acc.trackers:  # not acc.end_training(): that also ends the process group (end_processes)
+            tracker.finish()
         result.final_step = self.step
         return result
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 def _has(module: str) -> bool:
@@ -312,12 +358,11 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-class _null:
-    def __enter__(self):
-        return None
+def end_processes() -> None:
+    """Leave the process group (if any) once a command has finished all its training in this process."""
+    from accelerate import PartialState
 
-    def __exit__(self, *exc):
-        return False
+    PartialState().destroy_process_group()
 
 
 def train(config: TrainConfig, resume: bool = True, max_steps: Optional[int] = None, progress: bool = True,

@@ -5,7 +5,7 @@ Timesteps passed to `denoise` are in the scheduler's units (0..1000; for flow mo
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -14,6 +14,9 @@ from torch import nn
 
 from mqeval.errors import ConfigError
 from mqeval.model.config import DecoderConfig
+
+# One generator for a batch, or one per example (training: draws independent of how the batch is split).
+Generators = Union[torch.Generator, Sequence[torch.Generator], None]
 
 
 class Decoder(nn.Module):
@@ -36,7 +39,7 @@ class Decoder(nn.Module):
     def latent_shape(self, resolution: int) -> tuple[int, int, int]:
         raise NotImplementedError
 
-    def encode(self, images: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def encode(self, images: torch.Tensor, generator: Generators = None) -> torch.Tensor:
         """Images in [-1, 1] -> clean latents x0 (identity for pixel space)."""
         raise NotImplementedError
 
@@ -47,7 +50,7 @@ class Decoder(nn.Module):
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def loss(self, images, cond, mask, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def loss(self, images, cond, mask, generator: Generators = None) -> torch.Tensor:
         raise NotImplementedError
 
     def make_scheduler(self, name: str) -> Any:
@@ -129,15 +132,33 @@ def diffusers_source(config: DecoderConfig) -> tuple[str, dict[str, Any]]:
     return path, common
 
 
-def randn(shape, generator: Optional[torch.Generator], device, dtype=torch.float32) -> torch.Tensor:
+def randn(shape, generator: Generators, device, dtype=torch.float32) -> torch.Tensor:
     """Gaussian noise drawn on the generator's own device (so CPU seeds give the same noise everywhere)."""
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    return torch.randn(shape, generator=generator, device=gen_device, dtype=dtype).to(device)
+    return _draw(lambda size, g: torch.randn(size, generator=g, device=_device_of(g), dtype=dtype), shape, generator,
+                 device)
 
 
-def rand(shape, generator: Optional[torch.Generator], device) -> torch.Tensor:
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    return torch.rand(shape, generator=generator, device=gen_device).to(device)
+def rand(shape, generator: Generators, device) -> torch.Tensor:
+    return _draw(lambda size, g: torch.rand(size, generator=g, device=_device_of(g)), shape, generator, device)
+
+
+def randint(high: int, shape, generator: Generators, device) -> torch.Tensor:
+    return _draw(lambda size, g: torch.randint(0, high, size, generator=g, device=_device_of(g)), shape, generator,
+                 device)
+
+
+def _device_of(generator: Optional[torch.Generator]) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def _draw(draw, shape, generator: Generators, device) -> torch.Tensor:
+    """One generator draws the whole tensor; a list of generators draws row i (dim 0) from generator i, so an
+    example's noise does not depend on which batch, process or micro-batch it lands in."""
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != shape[0]:
+            raise ValueError(f"{len(generator)} generators for a batch of {shape[0]}")
+        return torch.stack([draw(tuple(shape[1:]), g).to(device) for g in generator])
+    return draw(tuple(shape), generator).to(device)
 
 
 def shift_sigmas(s: torch.Tensor, shift: float) -> torch.Tensor:

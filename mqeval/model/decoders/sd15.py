@@ -9,7 +9,7 @@ from torch import nn
 
 from mqeval.errors import ConfigError
 from mqeval.model.config import DecoderConfig
-from mqeval.model.decoders.base import Decoder, check_prediction_type, diffusers_source, randn
+from mqeval.model.decoders.base import Decoder, check_prediction_type, diffusers_source, randint, randn
 
 
 class SD15Decoder(Decoder):
@@ -68,9 +68,7 @@ class SD15Decoder(Decoder):
     def loss(self, images, cond, mask, generator=None) -> torch.Tensor:
         x0 = self.encode(images, generator).float()
         noise = randn(x0.shape, generator, x0.device)
-        gen_device = generator.device if generator is not None else torch.device("cpu")
-        steps = self.noise_scheduler.config.num_train_timesteps
-        t = torch.randint(0, steps, (x0.shape[0],), generator=generator, device=gen_device).to(x0.device)
+        t = randint(self.noise_scheduler.config.num_train_timesteps, (x0.shape[0],), generator, x0.device)
         x_t = self.noise_scheduler.add_noise(x0, noise, t)
         if self.config.prediction_type == "v_prediction":
             target = self.noise_scheduler.get_velocity(x0, noise, t)

@@ -1,0 +1,35 @@
+"""The shipped metaquery-smol weights still draw what they drew when their scores were recorded.
+
+Twelve `shapes` prompts, two of each task, four images each, generated and judged as `mqeval run shapes --model
+metaquery-smol` does (batch size 4, so each prompt's images form one batch, as in the full run). Every image's
+verdict must equal the one recorded in tests/data/metaquery_smol_shapes_guard.json (how it was recorded is
+written there). A change to the model code, the pipeline, the seeding or the rule engine that moves any of these
+48 verdicts fails here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from mqeval.benchmarks.base import ScoreOptions
+from mqeval.generation.runner import images_dir_of
+from mqeval.runner import checkpoint_sha256, generate_images, plan_run, score_images
+
+GUARD = Path(__file__).parent / "data" / "metaquery_smol_shapes_guard.json"
+
+
+@pytest.mark.slow
+def test_metaquery_smol_reproduces_its_recorded_verdicts(tmp_path):
+    recorded = json.loads(GUARD.read_text())
+    plan = plan_run("shapes", recorded["card"])
+    assert checkpoint_sha256(plan.checkpoint) == recorded["checkpoint_sha256"]
+    chosen = [s for s in plan.samples if s.sample_id in recorded["verdicts"]]
+    assert len(chosen) == len(recorded["verdicts"]) == 12
+    plan = dataclasses.replace(plan, samples=chosen)
+    generate_images(plan, tmp_path, batch_size=recorded["batch_size"], progress=False)
+    result = score_images(plan.benchmark, chosen, images_dir_of(tmp_path), ScoreOptions())
+    verdicts = {row["sample_id"]: row["correct"] for row in result.per_sample}
+    assert verdicts == recorded["verdicts"]
