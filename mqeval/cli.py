@@ -306,6 +306,10 @@ def score(
     if limit is not None and len(samples) < total:
         warnings.append(f"--limit {limit}: {len(samples)} of {total} samples; "
                         "not comparable with full-benchmark numbers")
+    if origin.card is not None and origin.settings is not None:
+        from mqeval.generation.settings import deviations
+
+        warnings += deviations(origin.card, origin.settings, samples, bench.name, bench.spec.variant_of)
     for message in warnings:
         warn(message)
     options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size,

@@ -17,11 +17,12 @@ from mqeval.environment import collect_environment
 from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError, UserError
 from mqeval.fileio import sha256_file
 from mqeval.generation.jobs import sample_seeds
-from mqeval.generation.settings import GenerationSettings, SettingOverrides, resolve_settings
+from mqeval.generation.settings import GenerationSettings, SettingOverrides, deviations, resolve_settings
 from mqeval.results.schema import (
     SCHEMA_VERSION, BenchmarkRecord, EnvironmentRecord, ModelRecord, RunRecord, ScorerRecord,
 )
 from mqeval.results.store import new_run_id, sample_rows, utc_now, write_run
+from mqeval.model.kinds import kind_of
 from mqeval.zoo import ModelCard, resolve_card
 
 RUNS_DIR = Path("runs")
@@ -37,7 +38,7 @@ class RunPlan:
     num_available: int  # samples in the benchmark before --limit
     limit: Optional[int]
     settings: GenerationSettings
-    checkpoint: Optional[Path]  # None for random-init cards
+    checkpoint: Optional[Path]  # MetaQuery: None for random-init cards; other kinds: the weights folder, if any
     overrides: SettingOverrides
 
     def fingerprint(self, batch_size: Optional[int] = None) -> dict[str, Any]:
@@ -47,7 +48,7 @@ class RunPlan:
         return {**extra,
             "benchmark": {"name": self.benchmark.name, "version": self.benchmark.spec.version,
                           "data_sha256": self.benchmark.data_hashes()},
-            "model": {"card": self.card.name, "config": to_dict(self.card.model),
+            "model": {**kind_of(self.card).fingerprint(self.card, self.checkpoint),
                       "checkpoint_sha256": checkpoint_sha256(self.checkpoint)},
             "settings": to_dict(self.settings),
         }
@@ -61,7 +62,8 @@ class RunPlan:
                        "not comparable with full-benchmark numbers")
         if self.overrides.describe():
             out.append(f"sampling settings differ from the benchmark protocol: {', '.join(self.overrides.describe())}")
-        return out
+        return out + deviations(self.card, self.settings, self.samples, self.benchmark.name,
+                                self.benchmark.spec.variant_of)
 
 
 def default_run_dir(benchmark: str, model: str) -> Path:
@@ -76,7 +78,13 @@ def checkpoint_sha256(checkpoint: Optional[Path]) -> Optional[str]:
 
 
 def resolve_checkpoint(card: ModelCard, override: Optional[Path]) -> Optional[Path]:
-    """--checkpoint DIR wins; else the card's (None for random_init cards); a clear error when it is missing."""
+    """--checkpoint DIR wins; else the card's (None for random_init cards); a clear error when it is missing.
+    Cards of the other kinds: their weights folder, found (or refused at once) by their kind."""
+    if card.kind != "metaquery":
+        if override is not None:
+            raise ConfigError(f"--checkpoint applies to MetaQuery cards; '{card.name}' is a {card.kind} card "
+                              "(point its model_id at a local folder instead)")
+        return kind_of(card).locate_weights(card)
     if override is not None:
         override = Path(override)
         if not (override / "config.json").is_file():
@@ -113,7 +121,7 @@ def plan_run(
     ckpt = resolve_checkpoint(card, checkpoint)
     benchmark = load_benchmark(benchmark_name)
     samples, total = select_samples(benchmark, limit, data_dir)
-    settings = resolve_settings(card, benchmark.generation, overrides)
+    settings = resolve_settings(card, benchmark.generation, overrides, benchmark.name, benchmark.spec.variant_of)
     return RunPlan(card, benchmark, samples, total, limit, settings, ckpt, overrides)
 
 
@@ -128,14 +136,14 @@ def generate_images(
     group = ProcessGroup(device)
 
     def load():
-        from mqeval.model.loading import load_model
+        from mqeval.model.kinds import load_text_to_image
 
         if not (progress and sys.stderr.isatty()):
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # its weight-loading bar would fill logs
         try:
-            return load_model(plan.card, checkpoint=plan.checkpoint, device=group.device).eval()
+            return load_text_to_image(plan.card, plan.checkpoint, group.device)
         except UserError:
             raise
         except Exception as exc:  # damaged weights or config raise whatever json / safetensors / torch raise
@@ -250,7 +258,12 @@ def record_run(
 def model_record(
     card: Optional[ModelCard], checkpoint: Optional[Path], checkpoint_sha: Optional[str] = None
 ) -> ModelRecord:
-    """The results' `model` entry; `checkpoint_sha` when known from a manifest instead of the folder."""
+    """The results' `model` entry; `checkpoint_sha` when known from a manifest instead of the folder. Hub weights are
+    recorded by their cache folder, snapshots/<commit>: the revision the run used."""
+    if card is not None and card.kind != "metaquery" and checkpoint is None:
+        from mqeval.model.kinds.hub_kind import cached_weights
+
+        checkpoint = cached_weights(card)
     return ModelRecord(
         card=card.name if card else None,
         config=to_dict(card) if card else None,

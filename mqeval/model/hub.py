@@ -39,8 +39,10 @@ def _looks_local(model_id: str) -> bool:
     return model_id.startswith(("/", "./", "../", "~"))
 
 
-def resolve_model_path(model_id: str, revision: str | None = None, what: str = "model") -> str:
-    """A local folder for `model_id`, or the hub id itself when it will be downloaded now."""
+def resolve_model_path(model_id: str, revision: str | None = None, what: str = "model",
+                       size_gb: float | None = None) -> str:
+    """A local folder for `model_id`, or the hub id itself when it will be downloaded now. `size_gb`, when known,
+    is named in the error so that a user knows what the download costs."""
     scheme, sep, _ = model_id.partition("://")
     if sep:
         return str(LOCAL_SOURCES.get(scheme)(model_id))
@@ -60,12 +62,13 @@ def resolve_model_path(model_id: str, revision: str | None = None, what: str = "
         + (f" --revision {revision}" if revision else "")
         + "`) and copy the Hugging Face cache here (HF_HOME), or point the model card at a local folder"
     )
+    named = f"The {what} '{model_id}'"
+    if revision or size_gb:
+        named += f" (revision {revision or 'main, unpinned'}" + (f", about {size_gb:g} GB" if size_gb else "") + ")"
     if hub_offline():
-        raise UserError(
-            f"The {what} '{model_id}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: {how}."
-        )
+        raise UserError(f"{named} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: {how}.")
     if not hub_reachable():
-        raise UserError(f"The {what} '{model_id}' is not cached and the Hugging Face hub cannot be reached: {how}.")
+        raise UserError(f"{named} is not cached and the Hugging Face hub cannot be reached: {how}.")
     return model_id
 
 

@@ -50,9 +50,9 @@ def load_model(
 
     path = Path(checkpoint) if checkpoint is not None else card.require_checkpoint()
     if path is None:
-        return MetaQuery(card.model, dtype=dtype, seed=seed).to(device)
+        return MetaQuery(card.metaquery, dtype=dtype, seed=seed).to(device)
     saved = MetaQuery.read_config(path)
-    diffs = _differences(_architecture(card.model), _architecture(saved))
+    diffs = _differences(_architecture(card.metaquery), _architecture(saved))
     if diffs:
         raise ConfigError(
             f"Checkpoint {path} was trained for another architecture than model card '{card.name}': "
@@ -60,4 +60,4 @@ def load_model(
         )
     if checkpoint is None and card.checkpoint.sha256:
         verify_sha256(path / WEIGHTS_NAME, card.checkpoint.sha256)
-    return MetaQuery.from_pretrained(path, device=device, dtype=dtype, config=card.model)
+    return MetaQuery.from_pretrained(path, device=device, dtype=dtype, config=card.metaquery)

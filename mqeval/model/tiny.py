@@ -36,12 +36,13 @@ CHAT_TEMPLATE = (
 )
 
 
-def tiny_tokenizer(extra_special: tuple[str, ...], image_slot: str = ""):
-    """A byte-level BPE tokenizer with Qwen-style chat tokens; `image_slot` is what an image part renders to."""
+def tiny_tokenizer(extra_special: tuple[str, ...], image_slot: str = "", named: dict[str, str] | None = None):
+    """A byte-level BPE tokenizer with Qwen-style chat tokens; `image_slot` is what an image part renders to;
+    `named` special tokens (name -> token, e.g. image_token) become attributes of the tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *extra_special]
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *extra_special, *(named or {}).values()]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -53,7 +54,7 @@ def tiny_tokenizer(extra_special: tuple[str, ...], image_slot: str = ""):
     tok.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>", padding_side="left",
-        extra_special_tokens=list(extra_special) if extra_special else None,
+        extra_special_tokens=dict(named) if named else list(extra_special) if extra_special else None,
     )
     fast.chat_template = CHAT_TEMPLATE.replace("IMAGE_SLOT", image_slot)
     return fast
@@ -75,9 +76,9 @@ def _build_causal_lm(out: Path) -> None:
 
 
 def _builders() -> dict[str, Callable[[Path], None]]:
-    from mqeval.model import tiny_builders
+    from mqeval.model import tiny_builders, tiny_pipelines
 
-    return {"causal_lm": _build_causal_lm, **tiny_builders.BUILDERS}
+    return {"causal_lm": _build_causal_lm, **tiny_builders.BUILDERS, **tiny_pipelines.BUILDERS}
 
 
 def tiny_names() -> list[str]:

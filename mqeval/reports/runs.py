@@ -120,7 +120,16 @@ class Run:
         return str(self.benchmark.get("prompt_set") or "original")
 
     @property
+    def kind(self) -> str:
+        """The card's model kind (runs recorded before kinds existed are MetaQuery runs)."""
+        config = (self.results.get("model") or {}).get("config") or {}
+        return str(config.get("kind") or "metaquery")
+
+    @property
     def decoder_family(self) -> Optional[str]:
+        """A MetaQuery run's decoder family (None for runs of other model kinds)."""
+        if self.kind != "metaquery":
+            return None
         config = (self.results.get("model") or {}).get("config") or {}
         decoder = (config.get("model") or config).get("decoder") or {}
         if decoder.get("family"):
@@ -128,7 +137,7 @@ class Run:
         try:  # older results without the resolved card: ask the zoo
             from mqeval.zoo import load_card
 
-            return load_card(self.card).model.decoder.family
+            return load_card(self.card).metaquery.decoder.family
         except UserError:
             return None
 

@@ -166,7 +166,7 @@ class Trainer:
         if init is None or self.config.init_new_parameters:
             from mqeval.model.metaquery import WEIGHTS_NAME, MetaQuery
 
-            model = MetaQuery(card.model, seed=self.config.seed)
+            model = MetaQuery(card.metaquery, seed=self.config.seed)
             if init is not None:
                 # The card differs from the checkpoint's config by the new layers, so the weights decide the fit.
                 model.load_saved_parameters(init / WEIGHTS_NAME, self.config.init_new_parameters)

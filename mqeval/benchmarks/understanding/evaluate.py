@@ -116,7 +116,7 @@ def run_understanding(benchmark_name: str, model: str, *, checkpoint: Optional[P
 
     benchmark = load_benchmark(benchmark_name)
     card = resolve_card(model)
-    if card.model.backbone.tuning != "frozen" or adapter == "mqeval":
+    if card.metaquery.backbone.tuning != "frozen" or adapter == "mqeval":
         checkpoint = resolve_checkpoint(card, checkpoint)
     result = evaluate_understanding(benchmark, card, checkpoint, limit=limit, device=device,
                                     batch_size=batch_size, adapter=adapter)

@@ -1,0 +1,95 @@
+"""Model kinds: how a card of each `kind` becomes a TextToImage (mqeval.contract.text_to_image).
+
+Each kind is a `ModelKind` registered by name (lazily, so listing cards never imports torch):
+- `capabilities(card)` and `default_resolution(card)`, known before loading, so settings are checked at plan time;
+- `locate_weights(card)`: the local weights folder, None when they will be downloaded at load time, or one
+  UserError at once when they are not here and cannot be fetched (no minutes of retries);
+- `fingerprint(card, weights)`: what determines the images (stored with them, so a resume never mixes models);
+- `load(card, weights, device)`: the TextToImage object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from mqeval.contract.text_to_image import Capabilities
+from mqeval.errors import ConfigError
+from mqeval.registry import Registry
+
+if TYPE_CHECKING:
+    from mqeval.zoo import ModelCard
+
+KINDS: Registry = Registry("model kind")
+KINDS.register("metaquery", "mqeval.model.kinds.metaquery:KIND")
+KINDS.register("diffusers", "mqeval.model.kinds.diffusers_pipeline:KIND")
+KINDS.register("transformers", "mqeval.model.kinds.transformers_family:KIND")
+KINDS.register("python", "mqeval.model.kinds.python_factory:KIND")
+
+
+class ModelKind:
+    """Defaults shared by the kinds; a kind overrides what differs."""
+
+    def capabilities(self, card: "ModelCard") -> Capabilities:
+        return card.capabilities or Capabilities()
+
+    def default_resolution(self, card: "ModelCard") -> Optional[int]:
+        return None
+
+    def locate_weights(self, card: "ModelCard") -> Optional[Path]:
+        return None
+
+    def fingerprint(self, card: "ModelCard", weights: Optional[Path]) -> dict[str, Any]:
+        from mqeval.config import to_dict
+        from mqeval.zoo import KIND_BLOCKS
+
+        return {"card": card.name, "kind": card.kind, "config": to_dict(getattr(card, KIND_BLOCKS[card.kind]))}
+
+    def load(self, card: "ModelCard", weights: Optional[Path], device: str) -> Any:
+        raise NotImplementedError
+
+
+def kind_of(card: "ModelCard") -> ModelKind:
+    return KINDS.get(card.kind)
+
+
+def load_text_to_image(card: "ModelCard", weights: Optional[Path], device: str) -> "CheckedModel":
+    kind = kind_of(card)
+    return CheckedModel(kind.load(card, weights, device), kind.capabilities(card))
+
+
+@dataclass
+class GeneratedImages:
+    images: list  # PIL images, one per prompt (the runner reads `.images`, as from MetaQueryPipeline)
+
+
+class CheckedModel:
+    """Holds a loaded model to its capabilities: negative prompts it cannot use are dropped (the plan recorded that
+    deviation), a scheduler it does not accept falls back to its default, input images it cannot take are an error,
+    and it must return one image per prompt."""
+
+    def __init__(self, model: Any, capabilities: Capabilities):
+        if not callable(model):
+            raise ConfigError(f"{type(model).__name__} is not callable: a model must implement TextToImage")
+        self.model = model
+        self.capabilities = capabilities
+
+    def __call__(self, prompts: Sequence[str], *, negative_prompts: Optional[Sequence[str]], generators: Sequence[Any],
+                 guidance_scale: float, num_inference_steps: int, resolution: int, scheduler: str = "default",
+                 input_images: Optional[list] = None, image_guidance_scale: float = 1.0) -> GeneratedImages:
+        caps = self.capabilities
+        kwargs: dict[str, Any] = dict(
+            negative_prompts=negative_prompts if caps.negative_prompt else None, generators=generators,
+            guidance_scale=guidance_scale, num_inference_steps=num_inference_steps, resolution=resolution,
+        )
+        if scheduler != "default" and scheduler in caps.schedulers:
+            kwargs["scheduler"] = scheduler
+        if input_images is not None:
+            if not caps.input_images:
+                raise ConfigError("this benchmark gives input images, and the model does not take any")
+            kwargs.update(input_images=input_images, image_guidance_scale=image_guidance_scale)
+        output = self.model(list(prompts), **kwargs)
+        images = list(getattr(output, "images", output))
+        if len(images) != len(prompts):
+            raise RuntimeError(f"the model returned {len(images)} images for {len(prompts)} prompts")
+        return GeneratedImages(images)

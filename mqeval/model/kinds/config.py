@@ -1,0 +1,54 @@
+"""Card blocks of the model kinds other than `metaquery` (whose block is MetaQueryConfig, under `model:`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+Dtype = Literal["float32", "bfloat16", "float16"]
+
+
+@dataclass(frozen=True)
+class HubModelConfig:
+    """Weights on the Hugging Face hub (or a local folder, or a tiny:// test model built from a config)."""
+
+    model_id: str
+    # A 40-hex commit id pins the weights. None: unpinned (`revision_note` says why); every run records the commit
+    # it resolved to, in results.json `model.checkpoint` (the hub cache's snapshots/<commit> folder).
+    revision: Optional[str] = None
+    revision_note: str = ""
+    download_gb: Optional[float] = None  # approximate size of what from_pretrained downloads
+    dtype: Dtype = "float16"
+
+    def describe(self) -> str:
+        size = f", about {self.download_gb:g} GB" if self.download_gb else ""
+        return f"'{self.model_id}' (revision {self.revision or 'unpinned: main'}{size})"
+
+
+@dataclass(frozen=True)
+class DiffusersConfig(HubModelConfig):
+    """Any diffusers text-to-image pipeline."""
+
+    pipeline: Optional[str] = None  # diffusers pipeline class name; None: the class model_index.json names
+    variant: Optional[str] = None  # weight-file variant to load, e.g. "fp16"
+    scheduler: Optional[str] = None  # diffusers scheduler class replacing the pipeline's own, e.g. "DDIMScheduler"
+    scheduler_config: dict[str, Any] = field(default_factory=dict)  # overrides of the scheduler's config
+    pipeline_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to every call (max_sequence_length, ...)
+    # Pipelines whose guidance_scale is distilled guidance (FLUX.1-dev): the true-CFG scale used with negative prompts.
+    true_cfg_scale: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class TransformersConfig(HubModelConfig):
+    """An autoregressive image generator that transformers runs."""
+
+    family: Literal["janus", "emu3"] = "janus"
+    generation_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to generate() (temperature, ...)
+
+
+@dataclass(frozen=True)
+class PythonConfig:
+    """Your own code: `factory` ("package.module:function") is called as factory(device=..., **kwargs) and returns an
+    object with the mqeval.contract.text_to_image.TextToImage protocol."""
+
+    factory: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
