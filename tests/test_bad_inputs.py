@@ -311,7 +311,7 @@ CASES = [
     Case("card: a list", lambda w, t: ["generate", "shapes", "--model", card(t, "- a\n- b\n")],
          error="must hold a mapping"),
     Case("card: empty file", lambda w, t: ["generate", "shapes", "--model", card(t, "")],
-         error="missing required key"),
+         error="needs a `model:` block"),
     Case("card: unknown key", with_card(lambda d: d.__setitem__("generaton", {})), error="unknown key(s) 'generaton'"),
     Case("card: model is text", with_card(lambda d: d.__setitem__("model", "big")), error="expected a mapping"),
     Case("card: guidance text", setting("guidance_scale", "high"), error="expected float"),
