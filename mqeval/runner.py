@@ -118,11 +118,14 @@ def plan_run(
 
 def generate_images(
     plan: RunPlan, run_dir: Path, *, device: str = "cpu", batch_size: int = 1, overwrite: bool = False,
-    progress: bool = True,
+    progress: bool = True, acceleration: Optional[Any] = None,
 ):
     """Write the run's images, loading the model on this process's device only if an image is missing."""
+    from mqeval.generation.acceleration import Acceleration
     from mqeval.generation.distributed import ProcessGroup
     from mqeval.generation.runner import LazyPipeline, generate
+
+    acceleration = acceleration or Acceleration()
 
     group = ProcessGroup(device)
 
@@ -133,11 +136,11 @@ def generate_images(
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # its weight-loading bar would fill logs
-        return load_model(plan.card, checkpoint=plan.checkpoint, device=group.device).eval()
+        return acceleration.apply(load_model(plan.card, checkpoint=plan.checkpoint, device=group.device).eval())
 
     return generate(
         plan.benchmark, plan.samples, LazyPipeline(load), plan.settings, run_dir, batch_size=batch_size, group=group,
-        progress=progress, fingerprint=plan.fingerprint(), overwrite=overwrite,
+        progress=progress, fingerprint=plan.fingerprint(), overwrite=overwrite, acceleration=acceleration,
     )
 
 
@@ -173,6 +176,7 @@ def record_run(
     device: str,
     num_processes: int,
     warnings: list[str],
+    precision: Optional[str] = None,
 ) -> tuple[RunRecord, Path]:
     """Write results.json + samples.jsonl into `run_dir`."""
     run_dir = Path(run_dir)
@@ -180,6 +184,8 @@ def record_run(
     generation = None
     if settings is not None:
         generation = {**to_dict(settings), "batch_size": batch_size}
+        if precision is not None:
+            generation["precision"] = precision
     record = RunRecord(
         schema_version=SCHEMA_VERSION,
         run_id=new_run_id(),

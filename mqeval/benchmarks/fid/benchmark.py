@@ -51,10 +51,9 @@ class FidBenchmark(Benchmark):
         return ""
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
-        from PIL import Image
-
+        from mqeval.scorers.content_cache import stage_cache
         from mqeval.scorers.fid import (
-            InceptionFeatures, ReferenceKey, cached_reference_stats, frechet_distance, PREPROCESS_ID,
+            FEATURE_ID, InceptionFeatures, ReferenceKey, cached_reference_stats, frechet_distance, PREPROCESS_ID,
         )
 
         out_dir = Path(out_dir)
@@ -66,7 +65,7 @@ class FidBenchmark(Benchmark):
             per_sample.append({"sample_id": sample.sample_id, "category": self.group(sample) or None,
                                "image": str(path.relative_to(out_dir)) if found else None})
             if found:
-                generated.append((self.group(sample), (lambda p=path: Image.open(p))))
+                generated.append((self.group(sample), path))
         missing = len(samples) - len(generated)
         if missing:
             warnings.append(f"{missing} of {len(samples)} generated images are missing; FID uses the rest")
@@ -76,7 +75,10 @@ class FidBenchmark(Benchmark):
         key = ReferenceKey(dataset=self.name, content_sha256=content, weights=features.weights)
         reference, hit = cached_reference_stats(key, Path(options.cache_dir or cache_dir()),
                                                 lambda: features.stats_by_group(items))
-        gen = features.stats_by_group(generated)
+        feature_cache = stage_cache(options, "fid-inception-features",
+                                    {"features": FEATURE_ID, "preprocess": PREPROCESS_ID, "weights": features.weights,
+                                     "device": options.device})
+        gen = features.cached_stats_by_group(generated, feature_cache)
         if gen[""].n != reference[""].n:
             warnings.append(f"{gen[''].n} generated vs {reference[''].n} reference images: FID is biased upward "
                             "for small sets; published numbers use 30,000")

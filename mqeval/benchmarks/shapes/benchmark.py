@@ -18,6 +18,7 @@ from mqeval.benchmarks.geneval_rules import aggregate_geneval, evaluate_image
 from mqeval.benchmarks.shapes.prompts import PROMPT_SETS, Metadata, prompt_set_sha256
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.fileio import atomic_open
+from mqeval.scorers.detection_cache import cached_detections
 
 SCORER = ScorerInfo(
     name="shapes-analytic-detector",
@@ -28,6 +29,28 @@ SCORER = ScorerInfo(
         "position margin 0.1) over an analytic detector; colours measured by the detector, not CLIP.",
     ),
 )
+
+
+def detection_cache(options: ScoreOptions):
+    """The analytic detector's outputs, cached by image content (rescoring decodes nothing)."""
+    from mqeval.benchmarks.shapes.detector import DetectorConfig
+    from mqeval.config import to_dict
+    from mqeval.scorers.content_cache import stage_cache
+
+    return stage_cache(options, "shapes-detections",
+                       {"scorer": SCORER.name, "version": SCORER.version, "config": to_dict(DetectorConfig())})
+
+
+def _detect_files(paths: list[Path]) -> list[list[Any]]:
+    from PIL import Image
+
+    from mqeval.benchmarks.shapes.detector import detect
+
+    found = []
+    for path in paths:
+        with Image.open(path) as handle:
+            found.append(detect(handle.convert("RGB")))
+    return found
 
 
 @dataclass(frozen=True)
@@ -88,9 +111,7 @@ class ShapesBenchmark(Benchmark):
                 handle.write(text)
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
-        from PIL import Image
-
-        from mqeval.benchmarks.shapes.detector import detect
+        from tqdm.auto import tqdm
 
         missing = [
             str(self.image_path(out_dir, s, j))
@@ -101,13 +122,14 @@ class ShapesBenchmark(Benchmark):
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise DataIntegrityError(f"{len(missing)} image(s) missing under {out_dir}: {shown}")
+        cache = detection_cache(options)
         per_sample: list[dict[str, Any]] = []
-        for sample in samples:
+        for sample in tqdm(samples, desc="scoring", unit="prompt", disable=None):
+            paths = [self.image_path(out_dir, sample, j) for j in range(sample.num_images)]
             correct, reasons = [], []
-            for j in range(sample.num_images):
-                with Image.open(self.image_path(out_dir, sample, j)) as handle:
-                    image = handle.convert("RGB")
-                judgement = evaluate_image(sample.metadata, detect(image), image=image)
+            # The analytic detector measures colours itself: the rule engine needs no image.
+            for detections in cached_detections(paths, cache, _detect_files):
+                judgement = evaluate_image(sample.metadata, detections)
                 correct.append(judgement.correct)
                 reasons.append(judgement.reason)
             per_sample.append(
