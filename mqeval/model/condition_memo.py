@@ -40,6 +40,9 @@ class ConditionMemo:
         self.rows: RowMemo[Hashable, Any] = RowMemo(max_entries)
         self._prepared: dict[ConditionKey, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        # A fast tokenizer must not be used by two threads at once ("Already borrowed"): the prefetch thread and
+        # this one take turns.
+        self._tokenizer_lock = threading.Lock()
         self._stamp: Optional[int] = None
 
     def _weights_stamp(self) -> int:
@@ -66,7 +69,8 @@ class ConditionMemo:
             with self._lock:
                 if key in self.rows or key in self._prepared:
                     continue
-            inputs = backbone.tokenize([prompt], [list(imgs)], with_queries=with_queries)
+            with self._tokenizer_lock:
+                inputs = backbone.tokenize([prompt], [list(imgs)], with_queries=with_queries)
             with self._lock:
                 self._prepared[key] = inputs
 
@@ -76,6 +80,7 @@ class ConditionMemo:
         keys = condition_keys(prompts, input_images)
         images = input_images if input_images is not None else [[] for _ in prompts]
         source = {key: (prompt, list(imgs)) for key, prompt, imgs in zip(keys, prompts, images)}
+        with_queries = self.model.query_tokens is not None
 
         def encode_missing(missing: list[ConditionKey]) -> list[torch.Tensor]:
             rows = []
@@ -83,6 +88,9 @@ class ConditionMemo:
                 prompt, imgs = source[key]
                 with self._lock:
                     inputs = self._prepared.pop(key, None)
+                if inputs is None:
+                    with self._tokenizer_lock:
+                        inputs = self.model.backbone.tokenize([prompt], [imgs], with_queries=with_queries)
                 rows += unpad_rows(self.model.backbone_states([prompt], [imgs] if imgs else None, inputs=inputs))
             return rows
 

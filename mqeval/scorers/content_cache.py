@@ -91,16 +91,19 @@ class ContentCache:
     def map(self, keys: Sequence[str], compute: Callable[[list[int]], Sequence[Optional[Arrays]]]) -> list[Arrays]:
         """The value of every key, in order; `compute(indices)` returns the missing ones (one call per map).
         A None from `compute` (a failed answer) is returned as it is and not stored, so a rerun retries it."""
-        values: list[Optional[Arrays]] = [self.get(key) for key in keys]
-        missing = [i for i, value in enumerate(values) if value is None]
+        first = {}  # key -> index of its first occurrence; equal inputs are computed once
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        found = {key: self.get(key) for key in first}
+        missing = [first[key] for key, value in found.items() if value is None]
         if missing:
             computed = list(compute(missing))
             if len(computed) != len(missing):
                 raise RuntimeError(f"{self.stage}: computed {len(computed)} results for {len(missing)} inputs")
             for i, value in zip(missing, computed):
-                values[i] = value
-            self.put_many([(keys[i], values[i]) for i in missing if values[i] is not None])  # type: ignore[misc]
-        return values  # type: ignore[return-value]
+                found[keys[i]] = value
+            self.put_many([(keys[i], found[keys[i]]) for i in missing if found[keys[i]] is not None])
+        return [found[key] for key in keys]  # type: ignore[misc]
 
     def close(self) -> None:
         if self._db is not None:
