@@ -236,10 +236,10 @@ def run(
                                          batch_size=batch_size or 4, run_dir=out)
         _print_table(record, path)
         return
+    acceleration = _acceleration(precision, compile_)
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale)
     run_dir = out or default_run_dir(benchmark, plan.card.name)
     batch_size = _batch_size(batch_size, device, plan)
-    acceleration = _acceleration(precision, compile_)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
                           seed, num_inference_steps, guidance_scale, overwrite, no_progress, acceleration)
     _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, acceleration)
@@ -274,11 +274,11 @@ def generate(
     """Generate a benchmark's images in its official layout (resumable; no scoring)."""
     from mqeval.runner import default_run_dir
 
+    acceleration = _acceleration(precision, compile_)
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale,
                  show_warnings=not no_warnings)
     run_dir = out or default_run_dir(benchmark, plan.card.name)
     batch_size = _batch_size(batch_size, device, plan)
-    acceleration = _acceleration(precision, compile_)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
                           seed, num_inference_steps, guidance_scale, overwrite, no_progress, acceleration)
     _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, acceleration)

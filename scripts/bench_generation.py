@@ -173,15 +173,18 @@ def bare_loop(model: Any, batches: list, settings: Any, acceleration: Any, devic
     return time.perf_counter() - start
 
 
-def run_loop(model: Any, plan: Any, batch_size: int, acceleration: Any, device: str, out: Path) -> float:
-    from mqeval.generation.distributed import ProcessGroup
+def run_loop(model: Any, plan: Any, batch_size: int, acceleration: Any, group: Any, out: Path) -> float:
+    """Seconds for `mqeval run`'s generation (`generate`, as the CLI calls it) into an empty folder."""
+    import shutil
+
     from mqeval.generation.runner import generate
 
-    sync(device)
+    shutil.rmtree(out, ignore_errors=True)
+    sync(group.device)
     start = time.perf_counter()
-    generate(plan.benchmark, plan.samples, model, plan.settings, out, batch_size=batch_size,
-             group=ProcessGroup(device), progress=False, overwrite=True, acceleration=acceleration)
-    sync(device)
+    generate(plan.benchmark, plan.samples, model, plan.settings, out, batch_size=batch_size, group=group,
+             progress=False, fingerprint=plan.fingerprint(), acceleration=acceleration)
+    sync(group.device)
     return time.perf_counter() - start
 
 
@@ -192,11 +195,11 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def stage_shares(model: Any, plan: Any, batch_size: int, acceleration: Any, device: str, out: Path) -> dict:
+def stage_shares(model: Any, plan: Any, batch_size: int, acceleration: Any, group: Any, out: Path) -> dict:
     import mqeval.generation.runner as runner_module
     import mqeval.model.pipeline as pipeline_module
 
-    timer = StageTimer(device.startswith("cuda"))
+    timer = StageTimer(group.device.startswith("cuda"))
     timer.wrap(model.backbone, "forward", "backbone")
     timer.wrap(model.connector, "forward", "connector")
     timer.wrap(model.decoder, "denoise", "denoiser")
@@ -204,7 +207,7 @@ def stage_shares(model: Any, plan: Any, batch_size: int, acceleration: Any, devi
     timer.wrap(pipeline_module, "to_pil", "to PIL")
     timer.wrap(runner_module, "save_image", "writer thread (overlaps)")
     try:
-        total = run_loop(model, plan, batch_size, acceleration, device, out)
+        total = run_loop(model, plan, batch_size, acceleration, group, out)
     finally:
         timer.restore()
     return {"total": total, **timer.seconds}
@@ -221,14 +224,14 @@ def flops_per_image(model: Any, plan: Any, acceleration: Any, device_type: str) 
 
     job = plan_jobs(plan.benchmark, plan.samples[:1], plan.settings, Path(tempfile.gettempdir()))[:1]
     call = prepare_call(MetaQueryPipeline(model), job, plan.settings)
-    counter = FlopCounterMode(display=False, depth=2)
+    counter = FlopCounterMode(display=False, depth=1)
     with counter, torch.inference_mode(), acceleration.context(device_type):
         MetaQueryPipeline(model)(call.pop("prompts"), **call)
-    by_module = counter.get_flop_counts()
+    # Keys are the class names of the outermost modules called (the pipeline calls the parts, not MetaQuery).
     parts = {"total": float(counter.get_total_flops())}
-    for name in ("backbone", "connector", "decoder"):
-        key = f"MetaQuery.{name}"
-        parts[name] = float(sum(by_module.get(key, {}).values()))
+    for name, counts in counter.get_flop_counts().items():
+        if name != "Global" and "." not in name:
+            parts[name] = float(sum(counts.values()))
     return parts
 
 
@@ -277,6 +280,7 @@ def main() -> None:
 
     from mqeval.generation.acceleration import Acceleration
     from mqeval.generation.batch_size import default_batch_size
+    from mqeval.generation.distributed import ProcessGroup
     from mqeval.generation.jobs import make_batches, plan_jobs
     from mqeval.generation.settings import SettingOverrides
     from mqeval.model.loading import load_model
@@ -296,6 +300,7 @@ def main() -> None:
         start = time.perf_counter()
         model = acceleration.apply(load_model(plan.card, checkpoint=plan.checkpoint, device=args.device).eval())
         load_s = time.perf_counter() - start
+        group = ProcessGroup(args.device)  # set up once, as the CLI does before generating
         jobs = plan_jobs(plan.benchmark, plan.samples, plan.settings, tmp_path / "plan")
         batches = make_batches(jobs, batch_size)
         n = len(jobs)
@@ -308,13 +313,13 @@ def main() -> None:
         bare, run = [], []
         for _ in range(args.repeats):
             bare.append(bare_loop(model, batches, plan.settings, acceleration, device_type))
-            run.append(run_loop(model, plan, batch_size, acceleration, args.device, tmp_path / "run"))
+            run.append(run_loop(model, plan, batch_size, acceleration, group, tmp_path / "run"))
         bare_ips, run_ips = n / min(bare), n / min(run)
         print(f"bare pipeline loop : {bare_ips:8.3f} images/s  (runs: {', '.join(f'{t:.2f}' for t in bare)} s)")
         print(f"mqeval run loop    : {run_ips:8.3f} images/s  (runs: {', '.join(f'{t:.2f}' for t in run)} s)")
         print(f"run / bare         : {run_ips / bare_ips:8.3f}")
 
-        shares = stage_shares(model, plan, batch_size, acceleration, args.device, tmp_path / "stages")
+        shares = stage_shares(model, plan, batch_size, acceleration, group, tmp_path / "stages")
         total = shares.pop("total")
         print(f"stages of one instrumented run ({total:.2f} s wall, CUDA synchronised around each stage):")
         for stage, seconds in sorted(shares.items(), key=lambda kv: -kv[1]):

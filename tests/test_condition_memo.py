@@ -1,4 +1,4 @@
-"""The condition once per distinct prompt: backbone rows per run, memo invalidation, same images as per-image encoding."""
+"""The condition once per distinct prompt: backbone rows per run, memo invalidation, images as before."""
 from __future__ import annotations
 
 import pytest

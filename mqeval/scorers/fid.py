@@ -129,13 +129,17 @@ class InceptionFeatures:
 
         from mqeval.fileio import sha256_file
 
+        from tqdm.auto import tqdm
+
         keys = [cache.key(sha256_file(path)) for _, path in items]
         with ThreadPoolExecutor(self.workers) as pool:
             def compute(missing: list[int]) -> list[dict[str, np.ndarray]]:
                 out = []
-                for chunk in _chunks(missing, self.batch_size):
-                    loaders = [(lambda p=items[i][1]: _open(p)) for i in chunk]
-                    out += [{"features": row} for row in self.features_of(loaders, pool)]
+                with tqdm(total=len(missing), desc="inception features", unit="img", disable=None) as bar:
+                    for chunk in _chunks(missing, self.batch_size):
+                        loaders = [(lambda p=items[i][1]: _open(p)) for i in chunk]
+                        out += [{"features": row} for row in self.features_of(loaders, pool)]
+                        bar.update(len(chunk))
                 return out
 
             features = np.stack([value["features"] for value in cache.map(keys, compute)]) if items else None

@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -283,11 +283,21 @@ class JudgeClient:
 
     def ask_many(self, requests: Sequence[JudgeRequest], workers: Optional[int] = None) -> list[JudgeReply]:
         """Answers in the order of `requests`; cached ones cost nothing."""
+        from tqdm.auto import tqdm
+
         workers = max(1, workers or self.settings.workers)
-        if workers == 1 or len(requests) <= 1:
-            return [self.ask(r) for r in requests]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(self.ask, requests))
+        with tqdm(total=len(requests), desc="judging", unit="req", disable=None if len(requests) > 1 else True) as bar:
+            if workers == 1 or len(requests) <= 1:
+                replies = []
+                for request in requests:
+                    replies.append(self.ask(request))
+                    bar.update()
+                return replies
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(self.ask, r) for r in requests]
+                for future in as_completed(futures):
+                    bar.update()
+                return [f.result() for f in futures]
 
 
 def _retry_after(headers: Any) -> Optional[float]:
