@@ -6,11 +6,13 @@ through the backbone alone, as a one-row call without padding, and its states ar
 distinct text once per run (tokenised ahead, on another thread, when `prepare` is called for the next batch).
 
 Why the backbone and not the connector output: the backbone's rows do not change with the number of rows in a call
-(checked on CPU for SmolLM2), but small matrix products in the connector do (a 1-row call rounds differently from
-a 4-row one). Running the cheap connector per call over the batch's rows, as before, keeps the images byte-identical
-to per-image encoding wherever a batch held no prompts of different token lengths. Where one did, the old path
-left-padded the shorter prompts inside the backbone call, which changes their states by float rounding; now no
-prompt is ever padded inside the backbone, so its states no longer depend on its batch neighbours.
+(checked bit for bit for the `shapes` prompts on SmolLM2-135M, CPU, one thread), but small matrix products in the
+connector do (a 1-row call rounds differently from a 4-row one), and so does the memory layout of its input (see
+`query_states_as_sliced`). Running the cheap connector per call over the batch's rows, on states laid out as the
+full-sequence call lays them out, keeps the images byte-identical to per-image encoding wherever a batch held no
+prompts of different token lengths. Where one did, the old path left-padded the shorter prompts inside the backbone
+call, which changes their states by float rounding; now no prompt is ever padded inside the backbone, so its states
+no longer depend on its batch neighbours.
 
 The memo is cleared when a parameter of the condition path (backbone, queries, connector) changes in place (an
 optimizer step or a weight load bumps the tensor's version counter), so a memo never serves stale conditions.
@@ -82,7 +84,7 @@ class ConditionMemo:
         source = {key: (prompt, list(imgs)) for key, prompt, imgs in zip(keys, prompts, images)}
         with_queries = self.model.query_tokens is not None
 
-        def encode_missing(missing: list[ConditionKey]) -> list[torch.Tensor]:
+        def encode_missing(missing: list[ConditionKey]) -> list[tuple[torch.Tensor, int]]:
             rows = []
             for key in missing:
                 prompt, imgs = source[key]
@@ -91,7 +93,9 @@ class ConditionMemo:
                 if inputs is None:
                     with self._tokenizer_lock:
                         inputs = self.model.backbone.tokenize([prompt], [imgs], with_queries=with_queries)
-                rows += unpad_rows(self.model.backbone_states([prompt], [imgs] if imgs else None, inputs=inputs))
+                length = int(inputs["input_ids"].shape[1])
+                (row,) = unpad_rows(self.model.backbone_states([prompt], [imgs] if imgs else None, inputs=inputs))
+                rows.append((row, length))
             return rows
 
         with torch.no_grad():
@@ -99,4 +103,19 @@ class ConditionMemo:
         with self._lock:
             for key in keys:  # tokenised ahead but memoised meanwhile
                 self._prepared.pop(key, None)
-        return stack_rows(rows)
+        if not with_queries:
+            return stack_rows([row for row, _ in rows])
+        return query_states_as_sliced([row for row, _ in rows], max(length for _, length in rows))
+
+
+def query_states_as_sliced(rows: list[torch.Tensor], prompt_length: int) -> BackboneOutput:
+    """The query states of a batch laid out in memory as `Backbone.forward` leaves them: a slice of the whole
+    sequence's states [B, prompt + 1 + N + 1, D]. Same values either way, but the connector's first matrix product
+    takes another kernel on the strided slice than on a compact tensor (a batched product instead of one folded
+    product), which rounds differently; this layout keeps the images byte-identical to per-image encoding."""
+    stacked = torch.stack(rows)
+    b, n, d = stacked.shape
+    whole = stacked.new_zeros(b, prompt_length + n + 2, d)
+    view = whole[:, -n - 1:-1]
+    view.copy_(stacked)
+    return BackboneOutput(hidden=view, mask=torch.ones(b, n, dtype=torch.bool, device=stacked.device))
