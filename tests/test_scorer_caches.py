@@ -9,7 +9,7 @@ from mqeval.benchmarks.base import ScoreOptions
 from mqeval.benchmarks.geneval_rules import Detection
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.benchmarks.shapes.oracle import write_oracle
-from mqeval.scorers.content_cache import ContentCache
+from mqeval.scorers.content_cache import ContentCache, to_bytes
 from mqeval.scorers.detection_cache import (
     CachedColorClassifier, CachedDetector, arrays_to_detections, detections_to_arrays,
 )
@@ -153,7 +153,7 @@ def test_disabled_cache_always_computes():
     assert computed == [[0], [0]] and cache.misses == 2
 
 
-@pytest.mark.parametrize("blob", [b"not an npz"])
+@pytest.mark.parametrize("blob", [b"not an npz", to_bytes({"v": np.arange(50)})[:-30]])
 def test_a_damaged_entry_is_recomputed(tmp_path, blob):
     cache = ContentCache(tmp_path, "x", {})
     key = cache.key("a")

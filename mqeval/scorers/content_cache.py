@@ -15,6 +15,7 @@ import io
 import json
 import sqlite3
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -74,7 +75,7 @@ class ContentCache:
             return None
         try:
             value = from_bytes(row[0])
-        except (ValueError, OSError):  # a damaged entry is computed again and overwritten
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):  # a damaged entry is computed again, overwritten
             self.misses += 1
             return None
         self.hits += 1
