@@ -34,7 +34,10 @@ MODEL = typer.Option(..., "--model", "-m", help="Model card name (see `mqeval ls
 LIMIT = typer.Option(None, "--limit", help="Only the first N samples of the benchmark's global order.")
 OUT = typer.Option(None, "--out", help="Run folder (default: runs/<benchmark>/<model>/).")
 NUM_PROCESSES = typer.Option(1, "--num-processes", help="Generate in K processes (re-launches through torchrun).")
-BATCH_SIZE = typer.Option(4, "--batch-size", help="Images per forward pass (images may differ by float rounding).")
+BATCH_SIZE = typer.Option(None, "--batch-size", help="Images per forward pass (images may differ by float rounding); "
+                          "default: 16 on CPU, from the resolution and memory on CUDA (docs/speed.md).")
+PRECISION = typer.Option("auto", "--precision", help="auto (fp32 on CPU, bf16 autocast on CUDA), fp32, bf16 or fp16.")
+COMPILE = typer.Option(False, "--compile", help="torch.compile the denoiser (the first batch compiles).")
 CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint folder to use instead of the card's.")
 DEVICE = typer.Option("cpu", "--device", help="cpu or cuda.")
 DATA_DIR = typer.Option(None, "--data-dir", help="Local copy of the benchmark's data files.")
@@ -78,10 +81,12 @@ def _score_options(device: str, backend, judge_base_url, judge_model, weights_pa
 
 def _generate_args(benchmark: str, model: str, run_dir: Path, limit, num_processes: int, batch_size: int,
                    checkpoint, device: str, data_dir, seed, steps, guidance, overwrite: bool,
-                   no_progress: bool) -> list[str]:
+                   no_progress: bool, acceleration) -> list[str]:
     """The `mqeval generate ...` arguments that reproduce these settings (what a re-launch runs in each process)."""
     args = ["generate", benchmark, "--model", model, "--out", str(run_dir), "--num-processes", str(num_processes),
-            "--batch-size", str(batch_size), "--device", device]
+            "--batch-size", str(batch_size), "--device", device, "--precision", acceleration.precision]
+    if acceleration.compile:
+        args.append("--compile")
     for flag, value in (("--limit", limit), ("--checkpoint", checkpoint), ("--data-dir", data_dir),
                         ("--seed", seed), ("--num-inference-steps", steps), ("--guidance-scale", guidance)):
         if value is not None:
@@ -94,7 +99,7 @@ def _generate_args(benchmark: str, model: str, run_dir: Path, limit, num_process
 
 
 def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int, device: str, batch_size: int,
-              overwrite: bool, progress: bool, lock_token: Optional[str]) -> None:
+              overwrite: bool, progress: bool, acceleration, lock_token: Optional[str]) -> None:
     from mqeval.generation.distributed import check_device, in_distributed_launch, relaunch
     from mqeval.generation.lock import LOCK_TOKEN_ENV
     from mqeval.generation.manifest import check_manifest
@@ -113,10 +118,22 @@ def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int,
     from mqeval.runner import generate_images
 
     report = generate_images(plan, run_dir, device=device, batch_size=batch_size, overwrite=overwrite,
-                             progress=progress)
+                             progress=progress, acceleration=acceleration)
     if report.rank == 0:
         typer.echo(f"{report.num_images} images in {report.images_dir} ({report.num_pending} generated, "
                    f"{report.num_images - report.num_pending} already there) in {report.seconds:.1f} s", err=True)
+
+
+def _acceleration(precision: str, compile_: bool):
+    from mqeval.generation.acceleration import Acceleration
+
+    return Acceleration(precision=precision, compile=compile_)
+
+
+def _batch_size(batch_size: Optional[int], device: str, plan) -> int:
+    from mqeval.generation.batch_size import default_batch_size
+
+    return batch_size if batch_size is not None else default_batch_size(device, plan.settings.resolution)
 
 
 def _plan(benchmark, model, limit, data_dir, checkpoint, seed, steps, guidance, show_warnings: bool = True):
@@ -209,10 +226,12 @@ def _benchmark_rows() -> list[tuple[str, str]]:
 def run(
     benchmark: str = typer.Argument(..., help="Benchmark name (see `mqeval ls benchmarks`)."),
     model: str = MODEL, limit: Optional[int] = LIMIT, out: Optional[Path] = OUT,
-    num_processes: int = NUM_PROCESSES, batch_size: int = BATCH_SIZE, checkpoint: Optional[Path] = CHECKPOINT,
+    num_processes: int = NUM_PROCESSES, batch_size: Optional[int] = BATCH_SIZE,
+    checkpoint: Optional[Path] = CHECKPOINT,
     device: str = DEVICE, data_dir: Optional[Path] = DATA_DIR, seed: Optional[int] = SEED,
     num_inference_steps: Optional[int] = STEPS, guidance_scale: Optional[float] = GUIDANCE,
-    overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS, backend: Optional[str] = BACKEND,
+    overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS, precision: str = PRECISION,
+    compile_: bool = COMPILE, backend: Optional[str] = BACKEND,
     judge_base_url: Optional[str] = JUDGE_URL, judge_model: Optional[str] = JUDGE_MODEL,
     weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT, judge_allow_http_key: bool = HTTP_KEY,
 ) -> None:
@@ -227,19 +246,22 @@ def run(
         from mqeval.benchmarks.understanding.evaluate import run_understanding
 
         record, path = run_understanding(benchmark, model, checkpoint=checkpoint, limit=limit, device=device,
-                                         batch_size=batch_size, run_dir=out)
+                                         batch_size=batch_size or 4, run_dir=out)
         _print_table(record, path)
         return
+    acceleration = _acceleration(precision, compile_)
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale)
     run_dir = out or default_run_dir(benchmark, plan.card.name)
+    batch_size = _batch_size(batch_size, device, plan)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
-                          seed, num_inference_steps, guidance_scale, overwrite, no_progress)
+                          seed, num_inference_steps, guidance_scale, overwrite, no_progress, acceleration)
     options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, 16,
                              judge_allow_http_key, plan.settings.resolution)
     with run_lock(run_dir, enabled=_is_main_process()) as lock_token:
         if lock_token is not None:
             preflight(plan, run_dir, batch_size, options)
-        _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, lock_token)
+        _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, acceleration,
+                  lock_token)
         if not _is_main_process():
             return
         images_dir = images_dir_of(run_dir)
@@ -247,6 +269,7 @@ def run(
         record, path = record_run(
             run_dir, plan.benchmark, plan.samples, plan.num_available, plan.limit, result, images_dir,
             model=model_record(plan.card, plan.checkpoint), settings=plan.settings, batch_size=batch_size,
+            precision=acceleration.resolved(device),
             device=device, num_processes=max(num_processes, int(os.environ.get("WORLD_SIZE", "1"))),
             warnings=plan.warnings(),
         )
@@ -259,10 +282,12 @@ def run(
 def generate(
     benchmark: str = typer.Argument(..., help="Benchmark name (see `mqeval ls benchmarks`)."),
     model: str = MODEL, limit: Optional[int] = LIMIT, out: Optional[Path] = OUT,
-    num_processes: int = NUM_PROCESSES, batch_size: int = BATCH_SIZE, checkpoint: Optional[Path] = CHECKPOINT,
+    num_processes: int = NUM_PROCESSES, batch_size: Optional[int] = BATCH_SIZE,
+    checkpoint: Optional[Path] = CHECKPOINT,
     device: str = DEVICE, data_dir: Optional[Path] = DATA_DIR, seed: Optional[int] = SEED,
     num_inference_steps: Optional[int] = STEPS, guidance_scale: Optional[float] = GUIDANCE,
-    overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS,
+    overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS, precision: str = PRECISION,
+    compile_: bool = COMPILE,
     no_warnings: bool = typer.Option(False, "--no-warnings", hidden=True),
 ) -> None:
     """Generate a benchmark's images in its official layout (resumable; no scoring)."""
@@ -270,15 +295,18 @@ def generate(
     from mqeval.preflight import preflight
     from mqeval.runner import default_run_dir
 
+    acceleration = _acceleration(precision, compile_)
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale,
                  show_warnings=not no_warnings)
     run_dir = out or default_run_dir(benchmark, plan.card.name)
+    batch_size = _batch_size(batch_size, device, plan)
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
-                          seed, num_inference_steps, guidance_scale, overwrite, no_progress)
+                          seed, num_inference_steps, guidance_scale, overwrite, no_progress, acceleration)
     with run_lock(run_dir, enabled=_is_main_process()) as lock_token:
         if lock_token is not None:
             preflight(plan, run_dir, batch_size, None)  # no scorer checks
-        _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, lock_token)
+        _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, acceleration,
+                  lock_token)
 
 
 @app.command("score")

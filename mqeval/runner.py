@@ -127,11 +127,14 @@ def plan_run(
 
 def generate_images(
     plan: RunPlan, run_dir: Path, *, device: str = "cpu", batch_size: int = 1, overwrite: bool = False,
-    progress: bool = True,
+    progress: bool = True, acceleration: Optional[Any] = None,
 ):
     """Write the run's images, loading the model on this process's device only if an image is missing."""
+    from mqeval.generation.acceleration import Acceleration
     from mqeval.generation.distributed import ProcessGroup
     from mqeval.generation.runner import LazyPipeline, generate
+
+    acceleration = acceleration or Acceleration()
 
     group = ProcessGroup(device)
 
@@ -143,7 +146,7 @@ def generate_images(
 
             hf_logging.disable_progress_bar()  # its weight-loading bar would fill logs
         try:
-            return load_text_to_image(plan.card, plan.checkpoint, group.device)
+            return acceleration.apply(load_text_to_image(plan.card, plan.checkpoint, group.device))
         except UserError:
             raise
         except Exception as exc:  # damaged weights or config raise whatever json / safetensors / torch raise
@@ -153,7 +156,7 @@ def generate_images(
 
     return generate(
         plan.benchmark, plan.samples, LazyPipeline(load), plan.settings, run_dir, batch_size=batch_size, group=group,
-        progress=progress, fingerprint=plan.fingerprint(batch_size), overwrite=overwrite,
+        progress=progress, fingerprint=plan.fingerprint(batch_size), overwrite=overwrite, acceleration=acceleration,
     )
 
 
@@ -222,6 +225,7 @@ def record_run(
     device: str,
     num_processes: int,
     warnings: list[str],
+    precision: Optional[str] = None,
 ) -> tuple[RunRecord, Path]:
     """Write results.json + samples.jsonl into `run_dir`."""
     run_dir = Path(run_dir)
@@ -229,6 +233,8 @@ def record_run(
     generation = None
     if settings is not None:
         generation = {**to_dict(settings), "batch_size": batch_size}
+        if precision is not None:
+            generation["precision"] = precision
     record = RunRecord(
         schema_version=SCHEMA_VERSION,
         run_id=new_run_id(),

@@ -87,6 +87,7 @@ def judge_samples(
     Prompt folders are found by their own metadata.jsonl (mqeval.benchmarks.geneval_layout); files that cannot be
     decoded are left out and counted by `reader` (the official scorer would stop at the first one)."""
     from PIL import Image, ImageOps
+    from tqdm.auto import tqdm
 
     reader = reader or ImageReader(Path(out_dir))
     layout = match_prompt_folders(Path(out_dir), samples)
@@ -107,15 +108,18 @@ def judge_samples(
                         "correct_images": [], "reasons": [],
                         "images": [str(p.relative_to(out_dir)) for p in paths]})
         jobs.extend((k, p) for p in paths)
+    bar = tqdm(total=len(jobs), desc="scoring", unit="img", disable=None)
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start:start + batch_size]
         detections = detector.detect([p for _, p in chunk])
+        bar.update(len(chunk))
         for (k, path), dets in zip(chunk, detections):
             image = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
             verdict = evaluate_image(samples[k].metadata, dets, color_classifier=color_classifier,
                                      thresholds=thresholds, image=image)
             records[k]["correct_images"].append(bool(verdict.correct))
             records[k]["reasons"].append(verdict.reason)
+    bar.close()
     for rec, sample in zip(records, samples):
         imgs = rec["correct_images"]
         rec["correct"] = sum(imgs) / len(imgs) if imgs else None
@@ -170,18 +174,28 @@ class GenEvalBenchmark(Benchmark):
         return options.backend or self.options.detector or default_backend()
 
     def build_scorers(self, options: ScoreOptions):
-        from mqeval.scorers.clip_color import ClipColorClassifier, ClipColorConfig
+        """The detector and the CLIP colour classifier, both behind content caches (rescoring runs neither)."""
+        from functools import partial
+
+        from mqeval.scorers.clip_color import ClipColorClassifier, ClipColorConfig, resolve_clip_source
+        from mqeval.scorers.content_cache import stage_cache
+        from mqeval.scorers.detection_cache import CachedColorClassifier, CachedDetector
         from mqeval.scorers.detectors import DetectorOptions, load_detector
 
         weights_dir = Path(options.weights_path) if options.weights_path else None
+        classnames = self.classnames()
         detector = load_detector(
-            self.backend(options), self.classnames(),
+            self.backend(options), classnames,
             DetectorOptions(weights_dir=weights_dir, device=options.device, batch_size=options.batch_size,
                             cache_root=options.cache_dir),
         )
         clip_config = ClipColorConfig(model=self.options.clip_model, pretrained=self.options.clip_pretrained)
         colour = LazyColorClassifier(lambda: ClipColorClassifier.load(clip_config, options.device, weights_dir))
-        return detector, colour
+        clip_source = resolve_clip_source(clip_config, weights_dir)
+        colour_cache = stage_cache(options, "geneval-clip-colors",
+                                   {"clip": [clip_config, str(clip_source)], "device": options.device})
+        return (CachedDetector(detector, partial(stage_cache, options, "geneval-detections"), classnames),
+                CachedColorClassifier(colour, colour_cache))
 
     def preflight(self, options: ScoreOptions) -> None:
         """Data files, then the detector and CLIP weights: missing weights stop a run before generation."""

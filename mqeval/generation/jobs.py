@@ -67,17 +67,31 @@ def image_format(path: Path) -> str:
     return IMAGE_FORMATS.get(Path(path).suffix.lower(), "PNG")
 
 
-def is_valid_image(path: Path, size: tuple[int, int]) -> bool:
-    """A finished image: of the format its extension names, decoding completely, of the expected (width, height)."""
+# The bytes every complete file of the format ends with (PNG: the IEND chunk; JPEG: the end-of-image marker).
+END_MARKERS = {"PNG": b"IEND\xaeB`\x82", "JPEG": b"\xff\xd9"}
+
+
+def is_valid_image(path: Path, size: tuple[int, int], decode: bool = False) -> bool:
+    """A finished image: of the format its extension names, of the expected (width, height), complete.
+
+    Complete means ending with the format's end marker, a check of a few bytes; `decode=True` decodes the whole
+    file as well. The runner writes every image to a temporary name and renames it, so a file under its final name
+    is never half-written by mqeval; the end marker catches copies that were cut short."""
     from PIL import Image
 
     if not path.is_file():
         return False
+    expected = image_format(path)
     try:
-        with Image.open(path) as image:
-            if image.format != image_format(path) or image.size != tuple(size):
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 16))
+            if not handle.read().rstrip(b"\x00").endswith(END_MARKERS[expected]):
                 return False
-            image.load()  # raises on a truncated or corrupt file
+        with Image.open(path) as image:
+            if image.format != expected or image.size != tuple(size):
+                return False
+            if decode:
+                image.load()  # raises on a corrupt file
     except Exception:  # PIL raises many types (OSError, SyntaxError, ValueError) for broken files
         return False
     return True

@@ -7,7 +7,8 @@ Steps (every rank runs them; `barrier` keeps them in step):
 3. every rank scans which images are already finished and valid, then a barrier (nobody writes before all scanned);
 4. cut fixed batches from the global order, keep those with a missing image, rank r takes pending batch k if
    k % world == r (see mqeval.generation.jobs for why);
-5. run the pipeline with one torch.Generator per image, save missing images to a temporary name and rename;
+5. run the pipeline with one torch.Generator per image (the next batch's inputs prepared meanwhile), save missing
+   images to a temporary name and rename, on a background thread (mqeval.generation.writer);
 6. barrier; the main rank checks that every image is there and calls benchmark.finalize.
 """
 from __future__ import annotations
@@ -20,11 +21,14 @@ from typing import Any, Callable, Optional, Sequence
 
 from mqeval.benchmarks.base import Benchmark, Sample
 from mqeval.fileio import atomic_path, remove_stale_temporaries
+from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.distributed import ProcessGroup
 from mqeval.generation.jobs import ImageJob, image_format, is_valid_image, make_batches, plan_jobs, shard
 from mqeval.generation.manifest import MANIFEST_NAME, check_manifest, write_manifest
+from mqeval.generation.prefetch import prefetched
 from mqeval.generation.provenance import ImageLedger, adopt_legacy_images, trusted_images
 from mqeval.generation.settings import GenerationSettings
+from mqeval.generation.writer import ImageWriter
 
 IMAGES_DIRNAME = "images"
 
@@ -56,6 +60,7 @@ def generate(
     progress: bool = True,
     fingerprint: Optional[dict[str, Any]] = None,
     overwrite: bool = False,
+    acceleration: Acceleration = Acceleration(),
 ) -> GenerationReport:
     """Generate the images of `samples` into `out_dir/images` in the benchmark's layout.
 
@@ -90,7 +95,7 @@ def generate(
 
     pending = [batch for batch in make_batches(jobs, batch_size) if any(j.path not in finished for j in batch)]
     mine = shard(pending, group.rank, group.world_size)
-    num_written = _run(pipeline, mine, settings, finished, size, group, progress, ledger)
+    num_written = _run(pipeline, mine, settings, finished, size, group, progress, ledger, acceleration)
 
     group.barrier()
     if group.is_main:
@@ -119,7 +124,10 @@ def _run(
     group: ProcessGroup,
     progress: bool,
     ledger: ImageLedger,
+    acceleration: Acceleration,
 ) -> int:
+    """The loop: batch k+1's inputs are prepared (files read, text tokenised) while batch k denoises, and finished
+    images are encoded and written on a background thread."""
     from tqdm.auto import tqdm
 
     desc = "generating" if group.world_size == 1 else f"generating (rank 0's share of {group.world_size})"
@@ -127,21 +135,29 @@ def _run(
     written = 0
     # disable=None lets tqdm switch itself off when stderr is not a terminal (logs stay readable).
     disable = None if (progress and group.is_main) else True
-    with tqdm(total=total, desc=desc, unit="img", disable=disable) as bar:
-        for batch in batches:
-            images = _generate_batch(pipeline, batch, settings)
+    max_pending = 2 * max((len(b) for b in batches), default=1)
+
+    def save_and_record(image, path: Path) -> None:  # recorded after the rename: the ledger names whole images
+        save_image(image, path)
+        ledger.record(path)
+
+    with tqdm(total=total, desc=desc, unit="img", disable=disable) as bar, \
+            ImageWriter(save_and_record, max_pending) as writer:
+        for batch, call in prefetched(batches, lambda b: prepare_call(pipeline, b, settings)):
+            images = _generate_batch(pipeline, call, len(batch), group.device.split(":")[0], acceleration)
             for job, image in zip(batch, images):
                 if image.size != size:
                     raise RuntimeError(f"the pipeline returned a {image.size} image, expected {size}")
                 if job.path not in finished:  # images of the batch that were already valid stay untouched
-                    save_image(image, job.path)
-                    ledger.record(job.path)
+                    writer.submit(image, job.path)
                     written += 1
             bar.update(len(batch))
     return written
 
 
-def _generate_batch(pipeline: Callable, batch: list[ImageJob], settings: GenerationSettings) -> list:
+def prepare_call(pipeline: Callable, batch: list[ImageJob], settings: GenerationSettings) -> dict[str, Any]:
+    """The pipeline's arguments for one batch (CPU work: input images read, generators seeded, text tokenised when
+    the pipeline has a `prepare` step)."""
     import torch
 
     negatives = [
@@ -150,23 +166,33 @@ def _generate_batch(pipeline: Callable, batch: list[ImageJob], settings: Generat
     input_images = None
     if any(j.sample.input_images for j in batch):
         input_images = [[_open_rgb(p) for p in j.sample.input_images] for j in batch]
-    # CPU generators: the initial noise is then the same on every device type.
-    generators = [torch.Generator(device="cpu").manual_seed(j.seed) for j in batch]
-    with torch.inference_mode():
-        output = pipeline(
-            [j.sample.prompt for j in batch],
-            negative_prompts=negatives if any(negatives) else None,
-            input_images=input_images,
-            generators=generators,
-            guidance_scale=settings.guidance_scale,
-            image_guidance_scale=settings.image_guidance_scale,
-            num_inference_steps=settings.num_inference_steps,
-            scheduler=settings.scheduler,
-            resolution=settings.resolution,
-        )
+    call = dict(
+        prompts=[j.sample.prompt for j in batch],
+        negative_prompts=negatives if any(negatives) else None,
+        input_images=input_images,
+        # CPU generators: the initial noise is then the same on every device type.
+        generators=[torch.Generator(device="cpu").manual_seed(j.seed) for j in batch],
+        guidance_scale=settings.guidance_scale,
+        image_guidance_scale=settings.image_guidance_scale,
+        num_inference_steps=settings.num_inference_steps,
+        scheduler=settings.scheduler,
+        resolution=settings.resolution,
+    )
+    prepare = getattr(pipeline, "prepare", None)
+    if prepare is not None:
+        prepare(**call)
+    return call
+
+
+def _generate_batch(pipeline: Callable, call: dict[str, Any], expected: int, device_type: str,
+                    acceleration: Acceleration) -> list:
+    import torch
+
+    with torch.inference_mode(), acceleration.context(device_type):
+        output = pipeline(call.pop("prompts"), **call)
     images = list(output.images)
-    if len(images) != len(batch):
-        raise RuntimeError(f"the pipeline returned {len(images)} images for a batch of {len(batch)}")
+    if len(images) != expected:
+        raise RuntimeError(f"the pipeline returned {len(images)} images for a batch of {expected}")
     return images
 
 
@@ -190,6 +216,12 @@ class LazyPipeline:
     def __init__(self, load_model: Callable[[], Any]):
         self._load_model = load_model
         self._pipeline: Optional[Callable] = None
+
+    def prepare(self, **call: Any) -> None:
+        """Forwarded once the model is loaded (the first batch's text is tokenised by the call itself)."""
+        prepare = getattr(self._pipeline, "prepare", None)
+        if prepare is not None:
+            prepare(**call)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._pipeline is None:

@@ -15,12 +15,12 @@ images, M-RoPE backbones (Qwen2.5-VL) and tuned backbones fall back to the full-
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any, Optional, Sequence
 
 import torch
 
-from mqeval.model.backbones.base import Backbone, BackboneOutput, text_position_ids
+from mqeval.model.backbones.base import Backbone, BackboneOutput, stack_rows, text_position_ids, unpad_rows
+from mqeval.model.row_memo import RowMemo, dedupe
 
 
 def supported(backbone: Backbone, input_images: Optional[list[list[Any]]] = None) -> bool:
@@ -31,29 +31,8 @@ def supported(backbone: Backbone, input_images: Optional[list[list[Any]]] = None
     )
 
 
-class PrefixCache:
-    """LRU memo of prompt key/values: rendered text -> per-layer (key, value) of shape [kv_heads, len, head_dim]."""
-
-    def __init__(self, max_entries: int = 4096):
-        self.max_entries = max_entries
-        self._store: OrderedDict[str, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, text: str):
-        entry = self._store.get(text)
-        if entry is not None:
-            self._store.move_to_end(text)
-        return entry
-
-    def put(self, text: str, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        self._store[text] = layers
-        self._store.move_to_end(text)
-        while len(self._store) > self.max_entries:
-            self._store.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._store)
+# LRU memo of prompt key/values: rendered text -> per-layer (key, value) of shape [kv_heads, len, head_dim].
+PrefixCache = RowMemo
 
 
 def _cache_layers(past) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -75,15 +54,12 @@ def _prefix_kv(backbone: Backbone, texts: list[str]) -> tuple[list[tuple[torch.T
 
 
 def _prefix_kv_memoised(backbone: Backbone, texts: list[str], cache: PrefixCache):
-    missing = [t for t in dict.fromkeys(texts) if cache.get(t) is None]
-    cache.hits += len(texts) - len(missing)
-    cache.misses += len(missing)
-    if missing:
+    def encode(missing: list[str]):
         layers, mask = _prefix_kv(backbone, missing)
-        for row, text in enumerate(missing):
-            keep = mask[row]
-            cache.put(text, [(k[row][:, keep].clone(), v[row][:, keep].clone()) for k, v in layers])
-    entries = [cache.get(t) for t in texts]
+        return [[(k[row][:, mask[row]].clone(), v[row][:, mask[row]].clone()) for k, v in layers]
+                for row in range(len(missing))]
+
+    entries = cache.fill(texts, encode)
     length = max(e[0][0].shape[1] for e in entries)
     mask = torch.zeros(len(texts), length, dtype=torch.bool, device=backbone.device)
     layers = []
@@ -145,9 +121,8 @@ def query_hidden_states(
 
 
 def _dedupe(prompts: Sequence[str]) -> tuple[list[str], torch.Tensor]:
-    unique = list(dict.fromkeys(prompts))
-    where = {p: i for i, p in enumerate(unique)}
-    return unique, torch.tensor([where[p] for p in prompts])
+    unique, where = dedupe(prompts)
+    return unique, torch.tensor(where)
 
 
 def use_frozen_prefix(backbone: Backbone, cache_size: int = 0) -> None:
@@ -162,10 +137,10 @@ def use_frozen_prefix(backbone: Backbone, cache_size: int = 0) -> None:
     prefix_cache = PrefixCache(cache_size) if cache_size > 0 else None
     states = PrefixCache(cache_size) if cache_size > 0 else None
 
-    def forward(prompts, input_images=None, queries=None, markers=None):
+    def forward(prompts, input_images=None, queries=None, markers=None, inputs=None):
         if not supported(backbone, input_images) or (queries is None and torch.is_grad_enabled()
                                                      and backbone.config.tuning != "frozen"):
-            return full_forward(prompts, input_images, queries, markers)
+            return full_forward(prompts, input_images, queries, markers, inputs)
         unique, where = _dedupe(prompts)
         fixed_queries = queries is not None and not queries.requires_grad and (
             markers is None or not markers.requires_grad)
@@ -186,16 +161,8 @@ def use_frozen_prefix(backbone: Backbone, cache_size: int = 0) -> None:
 
 def _cached_states(encode, prompts: list[str], states: PrefixCache) -> BackboneOutput:
     """Backbone outputs memoised per prompt (only valid when nothing upstream of them trains)."""
-    missing = [p for p in prompts if states.get(p) is None]
-    if missing:
+    def encode_missing(missing: list[str]) -> list[torch.Tensor]:
         with torch.no_grad():
-            out = encode(missing)
-        for row, prompt in enumerate(missing):
-            states.put(prompt, [(out.hidden[row][out.mask[row]].clone(), out.mask[row][out.mask[row]].clone())])
-    entries = [states.get(p)[0] for p in prompts]
-    length = max(h.shape[0] for h, _ in entries)
-    hidden = torch.stack([torch.nn.functional.pad(h, (0, 0, length - h.shape[0], 0)) for h, _ in entries])
-    mask = torch.zeros(len(prompts), length, dtype=torch.bool, device=hidden.device)
-    for row, (h, _) in enumerate(entries):
-        mask[row, length - h.shape[0]:] = True
-    return BackboneOutput(hidden=hidden, mask=mask)
+            return unpad_rows(encode(missing))
+
+    return stack_rows(states.fill(prompts, encode_missing))

@@ -96,20 +96,29 @@ class MetaQuery(nn.Module):
                                              output_scale=self.decoder.condition_scale)
 
     # --- conditioning -----------------------------------------------------------------------------------------------
-    def backbone_states(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None):
-        """The backbone outputs the connector reads: states at the query slots, or the prompt's (last-layer mode)."""
+    def backbone_states(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None,
+                        inputs: Optional[dict[str, Any]] = None):
+        """The backbone outputs the connector reads: states at the query slots, or the prompt's (last-layer mode).
+        `inputs`: the backbone's `tokenize` output for these prompts, when prepared ahead."""
         tokens = self.query_tokens
+        extra = {} if inputs is None else {"inputs": inputs}
         return self.backbone(
             list(prompts), input_images,
             queries=None if tokens is None else tokens.queries,
             markers=None if tokens is None else tokens.markers,
+            **extra,
         )
 
-    def encode_condition(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None) -> Condition:
+    def encode_condition(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None,
+                         inputs: Optional[dict[str, Any]] = None) -> Condition:
         needs_grad = torch.is_grad_enabled() and (
             self.query_tokens is not None or self.config.backbone.tuning != "frozen")
         with torch.set_grad_enabled(needs_grad):
-            out = self.backbone_states(prompts, input_images)
+            out = self.backbone_states(prompts, input_images, inputs)
+        return self.condition_from_states(out)
+
+    def condition_from_states(self, out: Any) -> Condition:
+        """The connector's part of `encode_condition`: backbone outputs -> the decoder's condition."""
         hidden = out.hidden.to(next(self.connector.parameters()).dtype)
         cond = self.connector(hidden, out.mask)
         return Condition(hidden=cond, mask=out.mask)

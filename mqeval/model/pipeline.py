@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
+from mqeval.model.condition_memo import ConditionMemo
 from mqeval.model.metaquery import Condition, MetaQuery, black_like
 
 
@@ -43,8 +44,17 @@ def to_pil(images: torch.Tensor) -> list[Any]:
 
 
 class MetaQueryPipeline:
+    """Backbone states are memoised per distinct (prompt, input images) for the pipeline's life (condition_memo)."""
+
     def __init__(self, model: MetaQuery):
         self.model = model
+        self.conditions = ConditionMemo(model)
+
+    def prepare(self, prompts: Sequence[str], negative_prompts: Optional[Sequence[str]] = None,
+                input_images: Optional[list[list[Any]]] = None, **_: Any) -> None:
+        """Tokenise a coming call's texts ahead (thread-safe; optional: `__call__` does whatever is left)."""
+        negatives = list(negative_prompts) if negative_prompts is not None else [""] * len(prompts)
+        self.conditions.prepare(list(prompts) + negatives, None if input_images is None else input_images * 2)
 
     @torch.no_grad()
     def __call__(
@@ -89,13 +99,15 @@ class MetaQueryPipeline:
         use_cfg = guidance_scale > 1.0
         use_image_cfg = use_cfg and input_images is not None and image_guidance_scale != 1.0
 
-        # 2. Encode the conditions: full, then (negative prompt [+ real images]), then (negative + black images).
-        branches = [model.encode_condition(prompts, input_images)]
+        # 2. Encode the conditions: full, then (negative prompt [+ real images]), then (negative + black images);
+        # each distinct one once (memoised).
+        memo = self.conditions
+        branches = [model.condition_from_states(memo.states(prompts, input_images))]
         if use_cfg:
-            branches.append(model.encode_condition(negatives, input_images))
+            branches.append(model.condition_from_states(memo.states(negatives, input_images)))
         if use_image_cfg:
             blacks = [[black_like(im) for im in imgs] for imgs in input_images]
-            branches.append(model.encode_condition(negatives, blacks))
+            branches.append(model.condition_from_states(memo.states(negatives, blacks)))
         cond = pad_and_stack(branches)
         cond = Condition(hidden=cond.hidden.to(decoder.dtype), mask=cond.mask)
 

@@ -25,7 +25,8 @@ results.json
 | model.random_init             | bool             | seeded random trainable parts: scores are meaningless       |
 | generation                    | mapping or null  | resolved sampling settings (seed, images_per_prompt,        |
 |                               |                  | guidance_scale, image_guidance_scale, num_inference_steps,  |
-|                               |                  | scheduler, resolution, negative_prompt) and batch_size      |
+|                               |                  | scheduler, resolution, negative_prompt), batch_size and     |
+|                               |                  | precision (fp32 / bf16 / fp16 autocast; absent before 2026) |
 | scorer.name                   | str              | scorer identity, e.g. `geneval-mask2former`                 |
 | scorer.version                | str              | bumped whenever its numbers can change                      |
 | scorer.weights                | str or null      | weights id or sha256 of the scorer model                    |

@@ -99,27 +99,69 @@ class InceptionFeatures:
         feats = feats[0] if isinstance(feats, (tuple, list)) else feats["2048"] if isinstance(feats, dict) else feats
         return feats.float().cpu().numpy()
 
-    def stats_by_group(self, items: Iterable[tuple[str, Any]]) -> dict[str, FeatureStats]:
-        """items: (group, PIL image or loader) pairs; statistics per group and under "" for all of them."""
-        from concurrent.futures import ThreadPoolExecutor
-
+    def features_of(self, images: list[Any], pool: Any = None) -> np.ndarray:
+        """Features [N, 2048] of PIL images or zero-argument loaders of them (one batch)."""
         import torch
 
         transform = preprocess_transform()
 
-        def load(item: tuple[str, Any]):
-            image = item[1]() if callable(item[1]) else item[1]
-            return preprocess(image, transform)
+        def load(image: Any):
+            return preprocess(image() if callable(image) else image, transform)
 
-        groups: dict[str, FeatureStats] = {"": FeatureStats()}
+        tensors = list(pool.map(load, images)) if pool is not None else [load(image) for image in images]
+        return self(torch.stack(tensors))
+
+    def stats_by_group(self, items: Iterable[tuple[str, Any]]) -> dict[str, FeatureStats]:
+        """items: (group, PIL image or loader) pairs; statistics per group and under "" for all of them."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        groups: dict[str, FeatureStats] = {}
         with ThreadPoolExecutor(self.workers) as pool:
             for chunk in _chunks(items, self.batch_size):
-                feats = self(torch.stack(list(pool.map(load, chunk))))  # map keeps the order
-                groups[""].update(feats)
-                labels = np.array([group for group, _ in chunk])
-                for group in sorted(set(labels.tolist()) - {""}):
-                    groups.setdefault(group, FeatureStats()).update(feats[labels == group])
-        return groups
+                feats = self.features_of([image for _, image in chunk], pool)  # map keeps the order
+                add_to_groups(groups, [group for group, _ in chunk], feats)
+        return groups if groups else {"": FeatureStats()}
+
+    def cached_stats_by_group(self, items: list[tuple[str, Path]], cache: Any) -> dict[str, FeatureStats]:
+        """`stats_by_group` of image files, each file's features cached by its content (`cache`: a ContentCache
+        whose identity names these weights); the statistics are accumulated in the same chunks either way."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from mqeval.fileio import sha256_file
+
+        from tqdm.auto import tqdm
+
+        keys = [cache.key(sha256_file(path)) for _, path in items]
+        with ThreadPoolExecutor(self.workers) as pool:
+            def compute(missing: list[int]) -> list[dict[str, np.ndarray]]:
+                out = []
+                with tqdm(total=len(missing), desc="inception features", unit="img", disable=None) as bar:
+                    for chunk in _chunks(missing, self.batch_size):
+                        loaders = [(lambda p=items[i][1]: _open(p)) for i in chunk]
+                        out += [{"features": row} for row in self.features_of(loaders, pool)]
+                        bar.update(len(chunk))
+                return out
+
+            features = np.stack([value["features"] for value in cache.map(keys, compute)]) if items else None
+        groups: dict[str, FeatureStats] = {}
+        for start in range(0, len(items), self.batch_size):
+            add_to_groups(groups, [group for group, _ in items[start:start + self.batch_size]],
+                          features[start:start + self.batch_size])
+        return groups if groups else {"": FeatureStats()}
+
+
+def _open(path: Path):
+    from PIL import Image
+
+    return Image.open(path)
+
+
+def add_to_groups(groups: dict[str, FeatureStats], labels: list[str], feats: np.ndarray) -> None:
+    """Add a batch's features to "" (all) and to each non-empty group label."""
+    groups.setdefault("", FeatureStats()).update(feats)
+    array = np.array(labels)
+    for group in sorted(set(labels) - {""}):
+        groups.setdefault(group, FeatureStats()).update(feats[array == group])
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -399,16 +399,24 @@ class JudgeClient:
 
     def ask_many(self, requests: Sequence[JudgeRequest], workers: Optional[int] = None) -> list[JudgeReply]:
         """Answers in the order of `requests`; cached ones cost nothing. A dead endpoint raises (see the module)."""
+        from tqdm.auto import tqdm
+
         workers = max(1, workers or self.settings.workers)
-        if workers == 1 or len(requests) <= 1:
-            replies = [self.ask(r) for r in requests]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                replies = list(pool.map(self.ask, requests))
+        with tqdm(total=len(requests), desc="judging", unit="req", disable=None if len(requests) > 1 else True) as bar:
+            if workers == 1 or len(requests) <= 1:
+                replies = []
+                for request in requests:
+                    replies.append(self.ask(request))
+                    bar.update()
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    futures = [pool.submit(self.ask, r) for r in requests]
+                    for _ in as_completed(futures):
+                        bar.update()
+                    replies = [f.result() for f in futures]
         if self._fatal is not None:
             raise self._fatal
         return replies
-
 
 class JudgedPreflight:
     """Mix-in for judged benchmarks (before Benchmark in the bases): before generation, the data files, the judge

@@ -64,6 +64,7 @@ class JudgeVQA:
     """Yes/no questions to an OpenAI-compatible vision endpoint."""
 
     INSTRUCTION = "{question}\nAnswer with one word: yes or no."
+    caches_answers = True  # the judge client's response cache
 
     def __init__(self, options: ScoreOptions, workers: int = 8):
         from mqeval.scorers.judge import JudgeClient, JudgeSettings
@@ -98,5 +99,36 @@ VQA_BACKENDS.register("mplug", MPlugVQA)
 VQA_BACKENDS.register("openai", JudgeVQA)
 
 
+class CachedVQA:
+    """Any VQA backend, its answers cached by (image pixels, question) in the content cache; failures are not."""
+
+    def __init__(self, backend: VQABackend, cache: Any):
+        self.backend = backend
+        self.info = backend.info
+        self.cache = cache
+
+    def answer_many(self, pairs: Sequence[tuple[Any, str]]) -> list[Optional[str]]:
+        import numpy as np
+
+        from mqeval.fileio import image_sha256
+
+        keys = [self.cache.key(image_sha256(image), question) for image, question in pairs]
+
+        def compute(missing: list[int]):
+            answers = self.backend.answer_many([pairs[i] for i in missing])
+            return [None if a is None else {"answer": np.array(a, dtype=str)} for a in answers]
+
+        return [None if v is None else str(v["answer"]) for v in self.cache.map(keys, compute)]
+
+
 def make_vqa_backend(options: ScoreOptions, default: str = "mplug") -> VQABackend:
-    return VQA_BACKENDS.get(options.backend or default)(options)
+    """The backend, behind the content cache unless it caches its own answers (the judge client does)."""
+    from mqeval.scorers.content_cache import stage_cache
+
+    backend = VQA_BACKENDS.get(options.backend or default)(options)
+    if getattr(backend, "caches_answers", False):
+        return backend
+    info = backend.info
+    return CachedVQA(backend, stage_cache(options, "vqa-answers",
+                                          {"name": info.name, "version": info.version, "weights": info.weights,
+                                           "notes": list(info.notes), "device": options.device}))

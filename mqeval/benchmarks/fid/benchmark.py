@@ -52,10 +52,9 @@ class FidBenchmark(Benchmark):
         return ""
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
-        from PIL import Image
-
+        from mqeval.scorers.content_cache import stage_cache
         from mqeval.scorers.fid import (
-            InceptionFeatures, ReferenceKey, cached_reference_stats, frechet_distance, PREPROCESS_ID,
+            FEATURE_ID, InceptionFeatures, ReferenceKey, cached_reference_stats, frechet_distance, PREPROCESS_ID,
         )
 
         out_dir = Path(out_dir)
@@ -72,7 +71,7 @@ class FidBenchmark(Benchmark):
                 record["image_issues"] = issues
             per_sample.append(record)
             if found:
-                generated.append((self.group(sample), (lambda p=path: Image.open(p))))
+                generated.append((self.group(sample), path))
         missing = len(samples) - len(generated)
         if missing:
             warnings.append(f"{missing} of {len(samples)} generated images are missing or unreadable; FID uses "
@@ -83,7 +82,10 @@ class FidBenchmark(Benchmark):
         key = ReferenceKey(dataset=self.name, content_sha256=content, weights=features.weights)
         reference, hit = cached_reference_stats(key, Path(options.cache_dir or cache_dir()),
                                                 lambda: features.stats_by_group(items))
-        gen = features.stats_by_group(generated)
+        feature_cache = stage_cache(options, "fid-inception-features",
+                                    {"features": FEATURE_ID, "preprocess": PREPROCESS_ID, "weights": features.weights,
+                                     "device": options.device})
+        gen = features.cached_stats_by_group(generated, feature_cache)
         if gen[""].n != reference[""].n:
             warnings.append(f"{gen[''].n} generated vs {reference[''].n} reference images: FID is biased upward "
                             "for small sets; published numbers use 30,000")

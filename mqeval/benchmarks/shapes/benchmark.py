@@ -18,6 +18,7 @@ from mqeval.benchmarks.geneval_rules import aggregate_geneval, evaluate_image
 from mqeval.benchmarks.shapes.prompts import PROMPT_SETS, Metadata, prompt_set_sha256
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.fileio import atomic_open
+from mqeval.scorers.detection_cache import cached_detections
 
 SCORER = ScorerInfo(
     name="shapes-analytic-detector",
@@ -28,6 +29,16 @@ SCORER = ScorerInfo(
         "position margin 0.1) over an analytic detector; colours measured by the detector, not CLIP.",
     ),
 )
+
+
+def detection_cache(options: ScoreOptions, size: Any):
+    """The analytic detector's outputs, cached by image content and the side the image is judged at."""
+    from mqeval.benchmarks.shapes.detector import DetectorConfig
+    from mqeval.config import to_dict
+    from mqeval.scorers.content_cache import stage_cache
+
+    return stage_cache(options, "shapes-detections", {"scorer": SCORER.name, "version": SCORER.version,
+                                                      "config": to_dict(DetectorConfig()), "size": size})
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,8 @@ class ShapesBenchmark(Benchmark):
         RGB and resized (area average) to the run's resolution, or in a folder of unknown origin to the size most of
         its images have, before detection. Missing or
         unreadable images are left out of the means, as GenEval's scorer only reads the images that exist."""
+        from tqdm.auto import tqdm
+
         from mqeval.benchmarks.geneval_layout import match_prompt_folders
         from mqeval.benchmarks.shapes.detector import detect
         from mqeval.images.check import ImageReader, ImageRules, common_side
@@ -102,8 +115,9 @@ class ShapesBenchmark(Benchmark):
             folder / "samples" / f"{j:04d}.png" for folder in layout.folders.values() if folder is not None
             for j in range(self.generation.images_per_prompt))
         reader = ImageReader(out_dir, ImageRules(size=size, resize=True))
+        cache = detection_cache(options, size)
         per_sample: list[dict[str, Any]] = []
-        for sample in samples:
+        for sample in tqdm(samples, desc="scoring", unit="prompt", disable=None):
             folder = layout.folders[sample.sample_id]
             paths = [self.image_path(out_dir, sample, j) for j in range(sample.num_images)]
             if folder is not None:
@@ -116,7 +130,9 @@ class ShapesBenchmark(Benchmark):
                 image = reader.open_rgb(path)
                 if image is None:
                     continue
-                judgement = evaluate_image(sample.metadata, detect(image), image=image)
+                # Cached by file content and the size it is judged at: rescoring an unchanged run detects nothing.
+                [detections] = cached_detections([path], cache, lambda _, image=image: [detect(image)])
+                judgement = evaluate_image(sample.metadata, detections, image=image)
                 correct.append(judgement.correct)
                 reasons.append(judgement.reason)
             record = {

@@ -12,7 +12,7 @@ vectors take their place. Attention is causal over the whole sequence (the LLM's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
@@ -86,11 +86,12 @@ class Backbone(nn.Module):
         return torch.float32 if self.config.tuning == "full" else (override or DTYPES[self.config.dtype])
 
     def marker_ids(self) -> Optional[tuple[int, int]]:
-        vocab = self.tokenizer.get_vocab()
-        for begin, end in MARKER_PAIRS:
-            if begin in vocab and end in vocab:
-                return vocab[begin], vocab[end]
-        return None
+        """The tokenizer's begin/end-of-image ids; looked up once (building the vocabulary dict is not cheap)."""
+        if not hasattr(self, "_marker_ids"):
+            vocab = self.tokenizer.get_vocab()
+            pairs = [(vocab[b], vocab[e]) for b, e in MARKER_PAIRS if b in vocab and e in vocab]
+            self._marker_ids = pairs[0] if pairs else None
+        return self._marker_ids
 
     def setup_tuning(self) -> None:
         """frozen: nothing trains. lora: only LoRA adapters (language model) train. full: everything trains."""
@@ -123,6 +124,18 @@ class Backbone(nn.Module):
         text = self.render(self.truncate(prompt), num_images)
         return text + "\n" if with_queries else text
 
+    def tokenize(self, prompts: list[str], input_images: Optional[list[list[Any]]] = None,
+                 with_queries: bool = False) -> dict[str, Any]:
+        """The model inputs of `forward` before any tensor reaches the device (CPU work that may run ahead)."""
+        images = input_images if input_images is not None else [[] for _ in prompts]
+        if len(images) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(images)} image lists")
+        if any(images) and not self.supports_images:
+            raise UserError(f"backbone family '{self.family}' takes no input images (text-only model); use an MLLM "
+                            "card (qwen2_5_vl, llava_onevision) for editing or reconstruction")
+        texts = [self.render_prompt(p, len(imgs), with_queries) for p, imgs in zip(prompts, images)]
+        return self.encode_inputs(texts, images)
+
     max_prompt_tokens: int = 256
     system_prompt: Optional[str] = None
 
@@ -132,16 +145,14 @@ class Backbone(nn.Module):
         input_images: Optional[list[list[Any]]] = None,
         queries: Optional[torch.Tensor] = None,
         markers: Optional[torch.Tensor] = None,
+        inputs: Optional[dict[str, Any]] = None,
     ) -> BackboneOutput:
-        """Queries [N, D] given -> hidden states at the N query slots; None -> hidden states of the prompt tokens."""
-        images = input_images if input_images is not None else [[] for _ in prompts]
-        if len(images) != len(prompts):
-            raise ValueError(f"{len(prompts)} prompts but {len(images)} image lists")
-        if any(images) and not self.supports_images:
-            raise UserError(f"backbone family '{self.family}' takes no input images (text-only model); use an MLLM "
-                            "card (qwen2_5_vl, llava_onevision) for editing or reconstruction")
-        texts = [self.render_prompt(p, len(imgs), queries is not None) for p, imgs in zip(prompts, images)]
-        inputs = self.encode_inputs(texts, images)
+        """Queries [N, D] given -> hidden states at the N query slots; None -> hidden states of the prompt tokens.
+
+        `inputs`: what `tokenize(prompts, input_images, queries is not None)` returns, when prepared ahead."""
+        if inputs is None:
+            inputs = self.tokenize(prompts, input_images, with_queries=queries is not None)
+        inputs = dict(inputs)
         input_ids = inputs.pop("input_ids").to(self.device)
         mask = inputs.pop("attention_mask").to(self.device).bool()
         extras = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
@@ -173,6 +184,21 @@ class Backbone(nn.Module):
         query_hidden = hidden[:, -n - 1 : -1]
         return BackboneOutput(hidden=query_hidden, mask=torch.ones(query_hidden.shape[:2], dtype=torch.bool,
                                                                    device=query_hidden.device))
+
+
+def unpad_rows(out: BackboneOutput) -> list[torch.Tensor]:
+    """Each row's states at its real tokens, [L_i, D]."""
+    return [out.hidden[row][out.mask[row]].clone() for row in range(out.hidden.shape[0])]
+
+
+def stack_rows(rows: Sequence[torch.Tensor]) -> BackboneOutput:
+    """Unpadded [L_i, D] rows -> one left-padded batch (zeros, masked), the layout the tokenizer gives."""
+    length = max(row.shape[0] for row in rows)
+    hidden = torch.stack([torch.nn.functional.pad(row, (0, 0, length - row.shape[0], 0)) for row in rows])
+    mask = torch.zeros(len(rows), length, dtype=torch.bool, device=hidden.device)
+    for index, row in enumerate(rows):
+        mask[index, length - row.shape[0]:] = True
+    return BackboneOutput(hidden=hidden, mask=mask)
 
 
 def text_position_ids(mask: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,13 @@ class CheckedModel:
         self.model = model
         self.capabilities = capabilities
 
+    def prepare(self, **call: Any) -> None:
+        """Work the model can do ahead of a call (a MetaQuery tokenises), given what `__call__` will pass it."""
+        prepare = getattr(self.model, "prepare", None)
+        if prepare is not None:
+            prepare(**{**call, "negative_prompts": call.get("negative_prompts") if self.capabilities.negative_prompt
+                       else None})
+
     def __call__(self, prompts: Sequence[str], *, negative_prompts: Optional[Sequence[str]], generators: Sequence[Any],
                  guidance_scale: float, num_inference_steps: int, resolution: int, scheduler: str = "default",
                  input_images: Optional[list] = None, image_guidance_scale: float = 1.0) -> GeneratedImages:
