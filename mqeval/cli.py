@@ -113,7 +113,7 @@ def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int,
             check_manifest(run_dir, plan.fingerprint(batch_size))
         # Workers write under this process's lock; it has printed the warnings already.
         relaunch([*generate_args, "--no-warnings"], num_processes,
-                 extra_env={LOCK_TOKEN_ENV: lock_token} if lock_token else {})
+                 extra_env={**_single_process_threads(), **({LOCK_TOKEN_ENV: lock_token} if lock_token else {})})
         return
     from mqeval.runner import generate_images
 
@@ -122,6 +122,16 @@ def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int,
     if report.rank == 0:
         typer.echo(f"{report.num_images} images in {report.images_dir} ({report.num_pending} generated, "
                    f"{report.num_images - report.num_pending} already there) in {report.seconds:.1f} s", err=True)
+
+
+def _single_process_threads() -> dict[str, str]:
+    """Every worker computes with the thread count one process would use (unless the user set one): CPU kernels
+    may round differently with another count, and the images must not depend on the number of processes."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return {}
+    import torch
+
+    return {"OMP_NUM_THREADS": str(torch.get_num_threads())}
 
 
 def _acceleration(precision: str, compile_: bool):

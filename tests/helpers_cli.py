@@ -9,7 +9,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def mqeval(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def mqeval(*args: str, cwd: Path | None = None, timeout: float = 300,
+           unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`unset`: environment variables the command runs without (e.g. the test session's thread limits)."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    for name in unset:
+        env.pop(name, None)
     return subprocess.run([sys.executable, "-m", "mqeval.cli", *map(str, args)], cwd=cwd or REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)

@@ -47,6 +47,21 @@ def test_two_processes_write_the_images_of_one_and_a_rerun_generates_none(tmp_pa
 
 
 @pytest.mark.slow
+def test_two_processes_at_the_default_thread_count_write_the_images_of_one(tmp_path):
+    """Without OMP_NUM_THREADS one process computes on every core; each of K workers gets that same count, because
+    CPU convolutions may round differently with another thread count (diffusers' UNet does)."""
+    def generate(*extra: str, out):
+        return mqeval("generate", "shapes", "--model", "tiny-diffusers", *LIMIT, *extra, "--out", out,
+                      unset=("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+
+    assert generate(out=tmp_path / "one").returncode == 0
+    two = generate("--num-processes", "2", out=tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    images = png_bytes(tmp_path / "one" / "images")
+    assert len(images) == 8 and images == png_bytes(tmp_path / "two" / "images")
+
+
+@pytest.mark.slow
 def test_a_resume_with_another_card_is_refused(tmp_path):
     first = mqeval("generate", "shapes", "--model", "tiny-python", "--limit", "1", "--out", tmp_path)
     assert first.returncode == 0, first.stderr
