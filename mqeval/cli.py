@@ -49,6 +49,8 @@ BACKEND = typer.Option(None, "--backend", help="Scorer backend (detector / VQA),
 JUDGE_URL = typer.Option(None, "--judge-base-url", help="OpenAI-compatible endpoint of the judge model.")
 JUDGE_MODEL = typer.Option(None, "--judge-model", help="Judge model name at that endpoint.")
 WEIGHTS = typer.Option(None, "--weights-path", help="Local scorer weights (detector, Inception, ...).")
+DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights",
+                                help="GenEval's hf-mask2former weights: hf (default) or official (converted mmdet).")
 
 
 def _is_main_process() -> bool:
@@ -61,14 +63,15 @@ def _overrides(seed: Optional[int], steps: Optional[int], guidance: Optional[flo
     return SettingOverrides(seed=seed, num_inference_steps=steps, guidance_scale=guidance)
 
 
-def _score_options(device: str, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size: int):
+def _score_options(device: str, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size: int,
+                   detector_weights: Optional[str] = None):
     from mqeval.benchmarks.base import ScoreOptions
     from mqeval.paths import cache_dir
 
     return ScoreOptions(
         cache_dir=cache_dir(), device=device, backend=backend, judge_base_url=judge_base_url,
         judge_model=judge_model, weights_path=weights_path, data_dir=str(data_dir) if data_dir else None,
-        batch_size=batch_size,
+        batch_size=batch_size, detector_weights=detector_weights,
     )
 
 
@@ -203,7 +206,7 @@ def run(
     num_inference_steps: Optional[int] = STEPS, guidance_scale: Optional[float] = GUIDANCE,
     overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS, backend: Optional[str] = BACKEND,
     judge_base_url: Optional[str] = JUDGE_URL, judge_model: Optional[str] = JUDGE_MODEL,
-    weights_path: Optional[str] = WEIGHTS,
+    weights_path: Optional[str] = WEIGHTS, detector_weights: Optional[str] = DETECTOR_WEIGHTS,
 ) -> None:
     """Generate a benchmark's images, score them and write results.json + samples.jsonl; print the scores."""
     from mqeval.benchmarks.registry import load_spec
@@ -225,7 +228,8 @@ def run(
     if not _is_main_process():
         return
     images_dir = images_dir_of(run_dir)
-    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, 16)
+    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, 16,
+                             detector_weights)
     result = score_images(plan.benchmark, plan.samples, images_dir, options)
     record, path = record_run(
         run_dir, plan.benchmark, plan.samples, plan.num_available, plan.limit, result, images_dir,
@@ -268,6 +272,7 @@ def score(
     batch_size: int = typer.Option(16, "--batch-size", help="Scorer batch size."),
     backend: Optional[str] = BACKEND, judge_base_url: Optional[str] = JUDGE_URL,
     judge_model: Optional[str] = JUDGE_MODEL, weights_path: Optional[str] = WEIGHTS,
+    detector_weights: Optional[str] = DETECTOR_WEIGHTS,
 ) -> None:
     """Score existing images; writes results.json + samples.jsonl and prints the scores."""
     from mqeval.benchmarks.registry import load_benchmark
@@ -305,7 +310,8 @@ def score(
                         "not comparable with full-benchmark numbers")
     for message in warnings:
         warn(message)
-    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size)
+    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size,
+                             detector_weights)
     result = score_images(bench, samples, images_dir, options)
     sha = (manifest or {}).get("model", {}).get("checkpoint_sha256")
     record, path = record_run(
@@ -318,10 +324,12 @@ def score(
 
 def _register_area_commands() -> None:
     from mqeval.reports.commands import register as register_reports
+    from mqeval.scorers.commands import register as register_scorers
     from mqeval.train.commands import register as register_train
 
     register_train(app)
     register_reports(app)
+    register_scorers(app)
 
 
 _register_area_commands()

@@ -74,6 +74,7 @@ class ScoreOptions:
     weights_path: Optional[str] = None  # local scorer weights (e.g. Inception, detector)
     data_dir: Optional[str] = None  # local copy of data that is otherwise downloaded
     batch_size: int = 16
+    detector_weights: Optional[str] = None  # GenEval hf-mask2former weight set ("hf" / "official"), if overridden
 
 
 @dataclass(frozen=True)
