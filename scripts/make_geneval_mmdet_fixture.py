@@ -30,6 +30,7 @@ import torch
 from mmcv import Config
 from PIL import Image, ImageDraw
 
+OBJECT_NAMES = Path(__file__).resolve().parents[1] / "benchmarks" / "geneval" / "object_names.txt"
 CONFIG = "mask2former/mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco.py"
 TINY = dict(embed_dims=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8], feat=32, queries=20, enc_layers=2,
             enc_ffn=64, dec_layers=3, dec_ffn=64)
@@ -208,7 +209,9 @@ def main(out: str) -> None:
     model.eval()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / "mmdet_mask2former_tiny.safetensors"), metadata={"tiny": json.dumps(TINY)})
-    names = list(model.CLASSES) if getattr(model, "CLASSES", None) else list(mmdet.datasets.CocoDataset.CLASSES)
+    # class names as the official scorer reads them (object_names.txt, mmdet's class order)
+    names = [line.strip() for line in OBJECT_NAMES.read_text().splitlines() if line.strip()]
+    assert len(names) == len(mmdet.datasets.CocoDataset.CLASSES) == 80
 
     arrays, verdicts = {}, []
     rng = np.random.default_rng(0)

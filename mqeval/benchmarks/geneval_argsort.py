@@ -22,36 +22,25 @@ SMALL_RANGE = 15  # a range is partitioned while (last - first) > SMALL_RANGE, i
 
 
 def _heapsort(v: Sequence, idx: list[int], lo: int, n: int) -> None:
-    """In-place heapsort of idx[lo:lo+n] by v (1-based heap indexing, as numpy's aheapsort)."""
-    def at(k: int) -> int:
-        return lo + k - 1
+    """In-place heapsort of idx[lo:lo+n] by v, as numpy's aheapsort (1-based heap over that range)."""
+    def sift(start: int, tmp: int, size: int) -> None:
+        i, j = start, start << 1
+        while j <= size:
+            if j < size and v[idx[lo + j - 1]] < v[idx[lo + j]]:
+                j += 1
+            if not v[tmp] < v[idx[lo + j - 1]]:
+                break
+            idx[lo + i - 1] = idx[lo + j - 1]
+            i, j = j, j + j
+        idx[lo + i - 1] = tmp
 
     for start in range(n >> 1, 0, -1):
-        tmp = idx[at(start)]
-        i, j = start, start << 1
-        while j <= n:
-            if j < n and v[idx[at(j)]] < v[idx[at(j + 1)]]:
-                j += 1
-            if v[tmp] < v[idx[at(j)]]:
-                idx[at(i)] = idx[at(j)]
-                i, j = j, j + j
-            else:
-                break
-        idx[at(i)] = tmp
+        sift(start, idx[lo + start - 1], n)
     while n > 1:
-        tmp = idx[at(n)]
-        idx[at(n)] = idx[at(1)]
+        tmp = idx[lo + n - 1]
+        idx[lo + n - 1] = idx[lo]
         n -= 1
-        i, j = 1, 2
-        while j <= n:
-            if j < n and v[idx[at(j)]] < v[idx[at(j + 1)]]:
-                j += 1
-            if v[tmp] < v[idx[at(j)]]:
-                idx[at(i)] = idx[at(j)]
-                i, j = j, j + j
-            else:
-                break
-        idx[at(i)] = tmp
+        sift(1, tmp, n)
 
 
 def legacy_argsort(values: Sequence) -> list[int]:
