@@ -14,6 +14,7 @@ python310="${PYTHON310:-python3.10}"
 "$python310" --version >/dev/null 2>&1 || python310="$HOME/.pyenv/versions/3.10.13/bin/python3.10"  # a pyenv shim may not run
 
 TORCH_VERSION=1.13.1
+TORCHVISION_VERSION=0.14.1  # mmcv.runner imports it
 NUMPY_VERSION=1.23.5
 MMCV_VERSION=1.7.2
 MMDET_VERSION=2.28.2
@@ -23,7 +24,8 @@ echo "[build] $(date -u +%FT%TZ) python=$("$python310" --version 2>&1) venv=$ven
 "$python310" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 "${pip[@]}" install -q "pip<24.1" "setuptools<70" wheel ninja pytest-runner
-"${pip[@]}" install -q "numpy==$NUMPY_VERSION" "torch==$TORCH_VERSION" "opencv-python-headless<4.9" \
+"${pip[@]}" install -q "numpy==$NUMPY_VERSION" "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \
+  "opencv-python-headless<4.9" \
   addict packaging pyyaml yapf==0.40.1 Pillow
 echo "[build] torch installed after $(( $(date +%s) - start ))s"
 export MMCV_WITH_OPS=1 MAX_JOBS=1 FORCE_CUDA=0

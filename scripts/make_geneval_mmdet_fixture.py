@@ -35,7 +35,7 @@ CONFIG = "mask2former/mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco.py"
 TINY = dict(embed_dims=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8], feat=32, queries=20, enc_layers=2,
             enc_ffn=64, dec_layers=3, dec_ffn=64)
 IMAGE_SIZES = [(64, 64), (96, 64), (72, 120), (50, 70), (128, 96), (40, 40)]  # (width, height)
-CLASS_SCALE, MASK_SCALE = 6.0, 4.0  # tuned so that scores spread over GenEval's 0.3 and 0.9 thresholds
+CLASS_SCALE, MASK_SCALE = 20.0, 30.0  # tuned so that scores spread over GenEval's 0.3 and 0.9 thresholds
 
 
 def config_path() -> Path:

@@ -62,10 +62,10 @@ def test_mmdet_input_matches_the_test_pipeline():
     pixels, resized, original = D.mmdet_input(img, max_size=(100, 60))
     assert (resized, original) == ((60, 100), (30, 50))
     assert pixels.shape == (3, 64, 128) and pixels.dtype == torch.float32  # padded to multiples of 32
-    # mmcv.imnormalize: float32 (x - mean) * float32(1 / std), not a division
-    stdinv = np.float32(1 / np.float64(np.float32(58.395)))
-    assert pixels[0, 0, 0].item() == (np.float32(123) - np.float32(123.675)) * stdinv
-    assert pixels[0, -1, -1].item() == (np.float32(128) - np.float32(123.675)) * stdinv  # Pad's 128, normalised
+    # mmcv.imnormalize: float32 (x - mean), times the float64 1 / std, rounded to float32 (not a division)
+    stdinv = 1 / np.float64(np.float32(58.395))
+    assert pixels[0, 0, 0].item() == np.float32(np.float64(np.float32(123) - np.float32(123.675)) * stdinv)
+    assert pixels[0, -1, -1].item() == np.float32(np.float64(np.float32(128) - np.float32(123.675)) * stdinv)
 
 
 def test_resize_is_the_identity_at_scale_one_and_keeps_uint8():

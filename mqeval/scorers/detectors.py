@@ -224,8 +224,9 @@ def resize_backend() -> str:
 def mmdet_input(image: Any, max_size: tuple[int, int] = (1333, 800), size_divisor: int = 32):
     """One image through mmdet 2.x's test pipeline: (float32 3xHxW tensor, resized (h, w), original (h, w)).
 
-    Resize (keep ratio), Pad with 128 to a multiple of 32, then Normalize as mmcv.imnormalize does it: float32
-    subtraction of the mean and multiplication by float32(1 / std), so the tensor is bit-identical to mmdet's.
+    Resize (keep ratio), Pad with 128 to a multiple of 32, then Normalize as mmcv.imnormalize does it with cv2:
+    float32 subtraction of the mean, then a product with the float64 1 / std rounded to float32. With OpenCV the
+    tensor is bit-identical to mmdet's (tests/test_geneval_mmdet_fixture.py).
     """
     import numpy as np
     import torch
@@ -238,8 +239,8 @@ def mmdet_input(image: Any, max_size: tuple[int, int] = (1333, 800), size_diviso
     padded = np.full((ph, pw, 3), PAD_VALUE, dtype=np.uint8)
     padded[:nh, :nw] = resized
     mean = np.asarray(PIXEL_MEAN, dtype=np.float32)
-    stdinv = (1 / np.asarray(PIXEL_STD, dtype=np.float32).astype(np.float64)).astype(np.float32)
-    normalised = (padded.astype(np.float32) - mean) * stdinv
+    stdinv = 1 / np.asarray(PIXEL_STD, dtype=np.float32).astype(np.float64)
+    normalised = ((padded.astype(np.float32) - mean).astype(np.float64) * stdinv).astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1))), (nh, nw), (h, w)
 
 

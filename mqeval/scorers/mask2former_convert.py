@@ -303,12 +303,13 @@ def load_mmdet_checkpoint(path: str | Path, trusted_sha256: str | None = None) -
 
     try:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError) as exc:
+    except pickle.UnpicklingError as exc:
         if not (trusted_sha256 and sha256_file(path).startswith(trusted_sha256)):
-            raise ConfigError(f"{path} is not a plain mmdet checkpoint (weights-only load failed: {exc})") from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"{path} is not a plain mmdet checkpoint (weights-only load failed: {first})") from None
         ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
-    except (OSError, EOFError) as exc:
-        raise ConfigError(f"Could not read the mmdet checkpoint {path}: {exc}") from None
+    except Exception as exc:  # torch raises several types for a file that is no checkpoint at all
+        raise ConfigError(f"Could not read the mmdet checkpoint {path}: {type(exc).__name__}: {exc}") from None
     if not isinstance(ckpt, dict):
         raise ConfigError(f"{path} holds a {type(ckpt).__name__}, not an mmdet checkpoint")
     return ckpt
