@@ -50,7 +50,7 @@ JUDGE_URL = typer.Option(None, "--judge-base-url", help="OpenAI-compatible endpo
 JUDGE_MODEL = typer.Option(None, "--judge-model", help="Judge model name at that endpoint.")
 WEIGHTS = typer.Option(None, "--weights-path", help="Local scorer weights (detector, Inception, ...).")
 DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights",
-                                help="GenEval's hf-mask2former weights: hf (default) or official (converted mmdet).")
+                                help="GenEval's hf-mask2former weights: official (default, converted mmdet) or hf.")
 
 
 def _is_main_process() -> bool:

@@ -32,7 +32,7 @@ class GenEvalOptions:
     prompt_set: Literal["original", "rewritten"] = "original"
     num_prompts: int = 553  # checked at load
     detector: Optional[str] = None  # None: the official mmdet detector when mmdet is installed, else hf-mask2former
-    detector_weights: Literal["hf", "official"] = "hf"  # hf-mask2former's weights (mqeval.scorers.detectors)
+    detector_weights: Literal["official", "hf"] = "official"  # hf-mask2former's weights (scorers.detectors)
     clip_model: str = "ViT-L-14-quickgelu"
     clip_pretrained: str = "openai"
 

@@ -6,10 +6,11 @@ Two backends of the same architecture (Mask2Former, Swin-S, COCO instance segmen
   `init_detector` / `inference_detector` exactly as djghosh13/geneval @ af4902f does. Needs mmdet 2.x + mmcv-full
   1.7 (not installable beside torch 2.x here, so this path has not been run in this project).
 - `hf-mask2former`: transformers' Mask2Former, with one of two weight sets (DetectorOptions.weights):
-  - `hf` (default): `facebook/mask2former-swin-small-coco-instance`, converted from the Detectron2 Mask2Former
-    release, not mmdet's checkpoint, so scores can differ from the official ones;
-  - `official`: the official mmdet checkpoint converted once by mqeval.scorers.mask2former_convert (cached as
-    safetensors with its sha256); checked against mmdet 2.x itself on a reduced-width twin (docs/benchmarks-vision.md).
+  - `official` (default): the official mmdet checkpoint converted once by mqeval.scorers.mask2former_convert
+    (cached as safetensors with its sha256); checked against mmdet 2.x itself on a reduced-width twin
+    (docs/benchmarks-vision.md);
+  - `hf`: `facebook/mask2former-swin-small-coco-instance`, converted from the Detectron2 Mask2Former release, not
+    mmdet's checkpoint, so scores can differ from the official ones.
   Pre- and post-processing follow mmdet 2.x's test pipeline (cv2 bilinear keep-ratio resize into 1333x800 when
   OpenCV is installed, pad with 128 to a multiple of 32, normalise as mmcv does, masks upsampled to the padded input,
   cropped, resized to the original image, top-100 query x class pairs, score = class prob x mean mask prob, boxes
@@ -40,7 +41,7 @@ OFFICIAL_NOTE = (
     f"hf-mask2former runs transformers' Mask2Former with the official mmdetection checkpoint {MMDET_MODEL}, "
     "converted by mqeval (mqeval.scorers.mask2former_convert)"
 )
-WEIGHT_SETS = ("hf", "official")
+WEIGHT_SETS = ("official", "hf")
 # mmdet's img_norm_cfg for this config (RGB order) and the test pipeline's Pad value
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
@@ -62,7 +63,7 @@ class DetectorOptions:
     batch_size: int = 4
     cache_root: Optional[Path] = None
     max_size: tuple[int, int] = (1333, 800)  # hf-mask2former's keep-ratio resize (mmdet test pipeline's img_scale)
-    weights: str = "hf"  # hf-mask2former's weight set: "hf" or "official" (see the module docstring)
+    weights: str = "official"  # hf-mask2former's weight set: "official" or "hf" (see the module docstring)
 
 
 DETECTORS: Registry[type] = Registry("GenEval detector backend")
