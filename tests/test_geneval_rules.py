@@ -74,6 +74,17 @@ def test_tied_scores_put_the_later_detection_first():
     assert [d.color for d in select_detections(mixed, "colors")["cup"]] == ["blue", "red"]
 
 
+def test_float64_detectors_keep_their_scores_and_order():
+    # The shapes benchmark's analytic detector: float64 scores, ties in the detector's order, float64 threshold.
+    own = GenEvalThresholds(float32_scores=False)
+    red_first = [det("cup", 0.8, color="red"), det("cup", 0.8, color="blue")]
+    assert [d.color for d in select_detections(red_first, "colors", own)["cup"]] == ["red", "blue"]
+    close = [det("cup", 0.8000000001, color="red"), det("cup", 0.8, color="blue")]  # one float32, two float64s
+    assert [d.color for d in select_detections(close, "colors", own)["cup"]] == ["red", "blue"]
+    assert [d.color for d in select_detections(close, "colors")["cup"]] == ["blue", "red"]
+    assert evaluate_image(SINGLE, [det("cup", float(np.float32(0.3)))], thresholds=own).correct
+
+
 def test_tie_order_uses_every_detection_of_the_class_before_the_threshold():
     # 17 detections: numpy 1.23 partitions once, and the order of the tied 0.5s depends on the low scores too.
     scores = [0.5, 0.5, 0.5, 0.75, 0.5, 0.5, 0.5, 0.5, 0.25, 0.75, 0.5, 0.25, 0.5, 0.25, 0.75, 0.75, 0.5]

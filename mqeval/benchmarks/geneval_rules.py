@@ -40,6 +40,10 @@ class GenEvalThresholds:
     counting_score: float = 0.9
     max_objects: int = 16
     position_margin: float = 0.1
+    # True: GenEval's scores are mmdet's float32 rows, ordered by numpy 1.23's argsort (official). False: a detector
+    # with float64 scores of its own (the shapes benchmark's analytic one) keeps them: float64 comparison, best
+    # first, ties in the detector's order (the rules its recorded scores were made with).
+    float32_scores: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,16 +78,22 @@ def select_detections(
     As the official code: scores and threshold compared in float32 (mmdet's arrays are float32 and numpy casts the
     Python threshold to the array's type, so float32(0.3) itself is not above 0.3); each class's detections, in the
     detector's order, ordered by `np.argsort(scores)[::-1]` under numpy 1.23 (geneval_argsort: later detection first
-    among ties), then thresholded, then cut.
+    among ties), then thresholded, then cut. With `thresholds.float32_scores` False: float64 scores, best first,
+    ties in the detector's order.
     """
-    cutoff = np.float32(thresholds.counting_score if tag == "counting" else thresholds.score)
+    cutoff = thresholds.counting_score if tag == "counting" else thresholds.score
     by_class: dict[str, list[Detection]] = {}
     for det in detections:
         by_class.setdefault(det.label, []).append(det)
     kept: dict[str, list[Detection]] = {}
     for label, dets in by_class.items():
-        scores = [np.float32(d.score) for d in dets]
-        order = [i for i in official_order(scores) if scores[i] > cutoff][: thresholds.max_objects]
+        if thresholds.float32_scores:
+            scores, cut = [np.float32(d.score) for d in dets], np.float32(cutoff)
+            ranked = official_order(scores)
+        else:
+            scores, cut = [float(d.score) for d in dets], float(cutoff)
+            ranked = sorted(range(len(dets)), key=lambda i: -scores[i])
+        order = [i for i in ranked if scores[i] > cut][: thresholds.max_objects]
         if order:
             kept[label] = [dets[i] for i in order]
     return kept

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mqeval.benchmarks.base import Benchmark, BenchmarkSpec, Sample, ScoreOptions, ScorerInfo, ScoreResult
-from mqeval.benchmarks.geneval_rules import aggregate_geneval, evaluate_image
+from mqeval.benchmarks.geneval_rules import GenEvalThresholds, aggregate_geneval, evaluate_image
 from mqeval.benchmarks.shapes.prompts import PROMPT_SETS, Metadata, prompt_set_sha256
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.fileio import atomic_open
+
+# the analytic detector's float64 scores are kept as they are (GenEval's float32 / numpy-1.23 order is mmdet's)
+SHAPES_RULES = GenEvalThresholds(float32_scores=False)
 
 SCORER = ScorerInfo(
     name="shapes-analytic-detector",
@@ -107,7 +110,7 @@ class ShapesBenchmark(Benchmark):
             for j in range(sample.num_images):
                 with Image.open(self.image_path(out_dir, sample, j)) as handle:
                     image = handle.convert("RGB")
-                judgement = evaluate_image(sample.metadata, detect(image), image=image)
+                judgement = evaluate_image(sample.metadata, detect(image), image=image, thresholds=SHAPES_RULES)
                 correct.append(judgement.correct)
                 reasons.append(judgement.reason)
             per_sample.append(
