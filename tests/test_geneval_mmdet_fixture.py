@@ -75,6 +75,7 @@ def pair_up(ours: list[Detection], theirs: list[Detection]) -> list[tuple[Detect
     return pairs
 
 
+@pytest.mark.slow
 def test_detections_above_genevals_thresholds_match_mmdet(converted):
     images, outputs, found = converted
     worst = {"score": 0.0, "box": 0.0, "iou": 1.0}
@@ -96,6 +97,7 @@ def test_detections_above_genevals_thresholds_match_mmdet(converted):
     assert worst["score"] <= SCORE_TOL and worst["box"] <= BOX_TOL and worst["iou"] >= MIN_MASK_IOU, worst
 
 
+@pytest.mark.slow
 def test_genevals_verdicts_equal_the_official_rules_on_mmdets_outputs(converted):
     _, _, found = converted
     recorded = json.loads((DATA / "mmdet_mask2former_tiny_verdicts.json").read_text())
