@@ -26,6 +26,9 @@ SCORE_TOL = 1e-4  # |score difference| allowed (float order of two torch builds;
 BOX_TOL = 1.0  # pixels
 MIN_MASK_IOU = 0.99
 HAS_CV2 = importlib.util.find_spec("cv2") is not None
+# mmdet resizes with cv2; without OpenCV the torch fallback is off by a grey level on some pixels, which here moves
+# one detection across 0.9 and flips a verdict: the comparison is only meaningful with OpenCV
+NEEDS_CV2 = pytest.mark.skipif(not HAS_CV2, reason="mmdet-exact input needs OpenCV (opencv-python-headless)")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,7 @@ def test_fixture_is_small_and_complete():
     assert len(sorted((DATA / "mmdet_fixture_images").glob("*.png"))) >= 4
 
 
-@pytest.mark.skipif(not HAS_CV2, reason="bit-exact resizing needs OpenCV, as mmdet uses it")
+@NEEDS_CV2
 def test_network_input_is_bit_identical_to_mmdets_test_pipeline():
     outputs = np.load(DATA / "mmdet_mask2former_tiny_outputs.npz")
     for i, path in enumerate(sorted((DATA / "mmdet_fixture_images").glob("*.png"))):
@@ -76,6 +79,7 @@ def pair_up(ours: list[Detection], theirs: list[Detection]) -> list[tuple[Detect
 
 
 @pytest.mark.slow
+@NEEDS_CV2
 def test_detections_above_genevals_thresholds_match_mmdet(converted):
     images, outputs, found = converted
     worst = {"score": 0.0, "box": 0.0, "iou": 1.0}
@@ -98,6 +102,7 @@ def test_detections_above_genevals_thresholds_match_mmdet(converted):
 
 
 @pytest.mark.slow
+@NEEDS_CV2
 def test_genevals_verdicts_equal_the_official_rules_on_mmdets_outputs(converted):
     _, _, found = converted
     recorded = json.loads((DATA / "mmdet_mask2former_tiny_verdicts.json").read_text())
