@@ -55,6 +55,8 @@ STRICT = typer.Option(False, "--strict", help="Refuse to record a result with mi
                       "counted and the result marked incomplete).")
 HTTP_KEY = typer.Option(False, "--judge-allow-http-key", help="Send the judge API key over plain http to another "
                         "machine (by default it goes only over https or to this machine).")
+DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights",
+                                help="GenEval's hf-mask2former weights: official (default, converted mmdet) or hf.")
 
 
 def _is_main_process() -> bool:
@@ -68,7 +70,8 @@ def _overrides(seed: Optional[int], steps: Optional[int], guidance: Optional[flo
 
 
 def _score_options(device: str, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size: int,
-                   allow_http_key: bool = False, resolution: Optional[int] = None):
+                   allow_http_key: bool = False, resolution: Optional[int] = None,
+                   detector_weights: Optional[str] = None):
     from mqeval.benchmarks.base import ScoreOptions
     from mqeval.paths import cache_dir
 
@@ -76,6 +79,7 @@ def _score_options(device: str, backend, judge_base_url, judge_model, weights_pa
         cache_dir=cache_dir(), device=device, backend=backend, judge_base_url=judge_base_url,
         judge_model=judge_model, weights_path=weights_path, data_dir=str(data_dir) if data_dir else None,
         batch_size=batch_size, judge_allow_http_key=allow_http_key, resolution=resolution,
+        detector_weights=detector_weights,
     )
 
 
@@ -244,6 +248,7 @@ def run(
     compile_: bool = COMPILE, backend: Optional[str] = BACKEND,
     judge_base_url: Optional[str] = JUDGE_URL, judge_model: Optional[str] = JUDGE_MODEL,
     weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT, judge_allow_http_key: bool = HTTP_KEY,
+    detector_weights: Optional[str] = DETECTOR_WEIGHTS,
 ) -> None:
     """Generate a benchmark's images, score them and write results.json + samples.jsonl; print the scores."""
     from mqeval.benchmarks.registry import load_spec
@@ -266,7 +271,7 @@ def run(
     args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
                           seed, num_inference_steps, guidance_scale, overwrite, no_progress, acceleration)
     options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, 16,
-                             judge_allow_http_key, plan.settings.resolution)
+                             judge_allow_http_key, plan.settings.resolution, detector_weights)
     with run_lock(run_dir, enabled=_is_main_process()) as lock_token:
         if lock_token is not None:
             preflight(plan, run_dir, batch_size, options)
@@ -330,6 +335,7 @@ def score(
     backend: Optional[str] = BACKEND, judge_base_url: Optional[str] = JUDGE_URL,
     judge_model: Optional[str] = JUDGE_MODEL, weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT,
     judge_allow_http_key: bool = HTTP_KEY,
+    detector_weights: Optional[str] = DETECTOR_WEIGHTS,
 ) -> None:
     """Score existing images; writes results.json + samples.jsonl and prints the scores."""
     from mqeval.benchmarks.registry import load_benchmark
@@ -351,7 +357,8 @@ def score(
     for message in warnings:
         warn(message)
     options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size,
-                             judge_allow_http_key, origin.settings.resolution if origin.settings else None)
+                             judge_allow_http_key, origin.settings.resolution if origin.settings else None,
+                             detector_weights)
     with run_lock(out or origin.run_dir):
         result = score_images(bench, samples, origin.images_dir, options, strict=strict)
         record, path = record_run(
@@ -365,10 +372,12 @@ def score(
 
 def _register_area_commands() -> None:
     from mqeval.reports.commands import register as register_reports
+    from mqeval.scorers.commands import register as register_scorers
     from mqeval.train.commands import register as register_train
 
     register_train(app)
     register_reports(app)
+    register_scorers(app)
 
 
 _register_area_commands()

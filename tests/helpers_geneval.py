@@ -46,3 +46,20 @@ def save_tiny_open_clip(folder: Path, seed: int = 0) -> Path:
     model = open_clip.create_model(f"local-dir:{folder}")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
     return folder
+
+
+MMDET_FIXTURE = Path(__file__).parent / "data" / "geneval"
+TINY_MMDET_WEIGHTS = MMDET_FIXTURE / "mmdet_mask2former_tiny.safetensors"
+
+
+def tiny_mmdet_arch():
+    """The sizes of the reduced-width mmdet twin that scripts/make_geneval_mmdet_fixture.py built (from its file)."""
+    from safetensors import safe_open
+
+    from mqeval.scorers.mask2former_convert import Mask2FormerArch
+
+    with safe_open(str(TINY_MMDET_WEIGHTS), "pt") as handle:
+        t = json.loads(handle.metadata()["tiny"])
+    return Mask2FormerArch(embed_dims=t["embed_dims"], depths=tuple(t["depths"]), num_heads=tuple(t["num_heads"]),
+                           feat_channels=t["feat"], num_queries=t["queries"], encoder_layers=t["enc_layers"],
+                           encoder_ffn=t["enc_ffn"], decoder_layers=t["dec_layers"], decoder_ffn=t["dec_ffn"])

@@ -142,7 +142,8 @@ def test_score_with_tiny_random_models(tmp_path):
         path.parent.mkdir(parents=True)
         Image.new("RGB", (24, 24), (200, 30, 30)).save(path)
     bench.finalize(out, samples)
-    result = bench.score(out, samples, ScoreOptions(backend="hf-mask2former", weights_path=str(weights), batch_size=4))
+    result = bench.score(out, samples, ScoreOptions(backend="hf-mask2former", weights_path=str(weights), batch_size=4,
+                                                      detector_weights="hf"))
     assert set(result.metrics) == {"single_object", "colors", "overall"}
     assert all(0.0 <= v <= 1.0 for v in result.metrics.values()) and all(result.higher_is_better.values())
     assert result.scorer.name == "geneval-hf-mask2former" and "prompt_set=rewritten" in result.scorer.notes

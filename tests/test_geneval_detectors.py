@@ -55,16 +55,31 @@ def test_detections_from_mmdet_result():
         D.detections_from_mmdet(bbox[:3], CLASSES)
 
 
-def test_mmdet_preprocess_matches_the_test_pipeline():
+def test_mmdet_input_matches_the_test_pipeline():
     assert D.rescale_size(512, 512) == (800, 800)
     assert D.rescale_size(1024, 512) == (1333, 667)  # long edge binds
     img = Image.new("RGB", (50, 30), (123, 116, 103))
-    pixels, pixel_mask, shapes = D.mmdet_preprocess([img], max_size=(100, 60))
-    assert shapes == [((60, 100), (30, 50))]
-    assert pixels.shape == (1, 3, 64, 128)  # padded to multiples of 32
-    assert pixel_mask[0, :60, :100].all() and not pixel_mask[0, 60:].any() and not pixel_mask[0, :, 100:].any()
-    assert pixels[0, 0, 0, 0].item() == pytest.approx((123 - 123.675) / 58.395, abs=1e-5)
-    assert pixels[0, 0, -1, -1].item() == pytest.approx(-123.675 / 58.395, abs=1e-5)  # raw 0 padding, normalised
+    pixels, resized, original = D.mmdet_input(img, max_size=(100, 60))
+    assert (resized, original) == ((60, 100), (30, 50))
+    assert pixels.shape == (3, 64, 128) and pixels.dtype == torch.float32  # padded to multiples of 32
+    # mmcv.imnormalize: float32 (x - mean), times the float64 1 / std, rounded to float32 (not a division)
+    stdinv = 1 / np.float64(np.float32(58.395))
+    assert pixels[0, 0, 0].item() == np.float32(np.float64(np.float32(123) - np.float32(123.675)) * stdinv)
+    assert pixels[0, -1, -1].item() == np.float32(np.float64(np.float32(128) - np.float32(123.675)) * stdinv)
+
+
+def test_resize_is_the_identity_at_scale_one_and_keeps_uint8():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    assert D.resize_bilinear(pixels, 30, 20) is pixels
+    out = D.resize_bilinear(pixels, 60, 40)
+    assert out.shape == (40, 60, 3) and out.dtype == np.uint8
+    assert abs(out.astype(int).mean() - pixels.astype(int).mean()) < 3
+
+
+def test_unknown_weight_set_is_a_config_error():
+    with pytest.raises(ConfigError, match="official, hf"):
+        D.load_detector("hf-mask2former", CLASSES, D.DetectorOptions(weights="detectron2"))
 
 
 def test_backend_choice_and_registry():
@@ -83,7 +98,7 @@ def test_mmdet_checkpoint_is_checked_against_its_published_hash(tmp_path):
 
 def test_tiny_hf_mask2former_end_to_end(tmp_path):
     folder = save_tiny_mask2former(tmp_path / D.HFMask2FormerDetector.local_folder)
-    options = D.DetectorOptions(weights_dir=tmp_path, batch_size=2, max_size=(96, 64))
+    options = D.DetectorOptions(weights_dir=tmp_path, batch_size=2, max_size=(96, 64), weights="hf")
     det = D.load_detector("hf-mask2former", CLASSES, options)
     assert det.weights == f"local:{folder}" and "NOT the official" in det.notes[0]
     rng = np.random.default_rng(0)

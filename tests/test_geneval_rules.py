@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from mqeval.benchmarks.geneval_rules import (
@@ -42,6 +43,85 @@ def test_score_threshold_is_strict_and_counting_uses_0_9():
     assert evaluate_image(COUNT2, [det("cup", 0.95), det("cup", 0.91)]).correct
     # ... and a third one below 0.9 is not counted by the exclude clause either.
     assert evaluate_image(COUNT2, [det("cup", 0.95), det("cup", 0.91), det("cup", 0.89)]).correct
+
+
+def test_thresholds_compare_in_float32():
+    # Officially mmdet's float32 scores meet a threshold numpy casts to float32: float32(0.3) is not above 0.3,
+    # although as a float64 it is (0.30000001192...).
+    at_03, at_09 = float(np.float32(0.3)), float(np.float32(0.9))
+    assert at_03 > 0.3
+    assert not evaluate_image(SINGLE, [det("cup", at_03)]).correct
+    assert evaluate_image(SINGLE, [det("cup", float(np.nextafter(np.float32(0.3), np.float32(1))))]).correct
+    # A float64 score that rounds to float32(0.3) is judged as the float32 mmdet would have output.
+    assert not evaluate_image(SINGLE, [det("cup", 0.3000000105)]).correct
+    assert not evaluate_image(COUNT2, [det("cup", 0.95), det("cup", at_09)]).correct
+    assert not evaluate_image(COUNT2, [det("cup", 0.95), det("cup", 0.900000005)]).correct  # float32: 0.8999999762
+    assert evaluate_image(COUNT2, [det("cup", 0.95), det("cup", float(np.nextafter(np.float32(0.9), np.float32(1))))
+                                   ]).correct
+    # ... and the exclude clause counts only detections above the float32 threshold.
+    assert evaluate_image(COUNT2, [det("cup", 0.95), det("cup", 0.95), det("cup", at_09)]).correct
+
+
+def test_tied_scores_put_the_later_detection_first():
+    meta = {"tag": "colors", "include": [{"class": "cup", "count": 1, "color": "red"}], "prompt": ""}
+    red_first = [det("cup", 0.8, color="red"), det("cup", 0.8, color="blue")]
+    assert [d.color for d in select_detections(red_first, "colors")["cup"]] == ["blue", "red"]
+    judgement = evaluate_image(meta, red_first)  # the official code colour-checks the blue (later) cup
+    assert not judgement.correct and judgement.failure_kind == "color"
+    assert evaluate_image(meta, red_first[::-1]).correct
+    # A tie with a below-threshold detection between them keeps the same rule (order is computed before the cut).
+    mixed = [det("cup", 0.8, color="red"), det("cup", 0.1, color="red"), det("cup", 0.8, color="blue")]
+    assert [d.color for d in select_detections(mixed, "colors")["cup"]] == ["blue", "red"]
+
+
+def test_float64_detectors_keep_their_scores_and_order():
+    # The shapes benchmark's analytic detector: float64 scores, ties in the detector's order, float64 threshold.
+    own = GenEvalThresholds(float32_scores=False)
+    red_first = [det("cup", 0.8, color="red"), det("cup", 0.8, color="blue")]
+    assert [d.color for d in select_detections(red_first, "colors", own)["cup"]] == ["red", "blue"]
+    close = [det("cup", 0.8000000001, color="red"), det("cup", 0.8, color="blue")]  # one float32, two float64s
+    assert [d.color for d in select_detections(close, "colors", own)["cup"]] == ["red", "blue"]
+    assert [d.color for d in select_detections(close, "colors")["cup"]] == ["blue", "red"]
+    assert evaluate_image(SINGLE, [det("cup", float(np.float32(0.3)))], thresholds=own).correct
+
+
+def test_tie_order_uses_every_detection_of_the_class_before_the_threshold():
+    # 17 detections: numpy 1.23 partitions once, and the order of the tied 0.5s depends on the low scores too.
+    scores = [0.5, 0.5, 0.5, 0.75, 0.5, 0.5, 0.5, 0.5, 0.25, 0.75, 0.5, 0.25, 0.5, 0.25, 0.75, 0.75, 0.5]
+    dets = [Detection("cup", s, (0.0, 0.0, 1.0, 1.0), None, str(i)) for i, s in enumerate(scores)]
+    kept = select_detections(dets, "single_object")["cup"]
+    # numpy 1.23.5: np.argsort(float32 scores)[::-1], then the 0.25s dropped
+    assert [int(d.color) for d in kept] == [14, 3, 9, 15, 16, 6, 1, 2, 4, 5, 0, 7, 10, 12]
+
+
+def official_relations(box_a, box_b, margin=0.1):
+    """The official relative_position's numpy expression, on float32 boxes (a reference for the sweep below)."""
+    boxes = np.array([box_a, box_b], dtype=np.float32).reshape(2, 2, 2)
+    center_a, center_b = boxes.mean(axis=-2)
+    dim_a, dim_b = np.abs(np.diff(boxes, axis=-2))[..., 0, :]
+    offset = center_a - center_b
+    shrunk = np.maximum(np.abs(offset) - np.float32(margin) * (dim_a + dim_b), 0) * np.sign(offset)
+    if np.all(np.abs(shrunk) < np.float32(1e-3)):
+        return set()
+    dx, dy = shrunk / np.sqrt(offset[0] * offset[0] + offset[1] * offset[1])
+    return {name for name, hit in (("left of", dx < -0.5), ("right of", dx > 0.5), ("above", dy < -0.5),
+                                   ("below", dy > 0.5)) if hit}
+
+
+def test_position_arithmetic_is_float32():
+    # |offset| = 0.2 x summed widths puts dx at 0.5 to within rounding: float32 and float64 disagree here.
+    assert relative_position((100.4, 0.0, 120.4, 10.0), (0.0, 0.0, 152.0, 10.0)) == set()  # float64: right of
+    assert relative_position((34.599999999999994, 0.0, 194.6, 10.0), (0.0, 0.0, 118.0, 10.0)) == {"right of"}
+    # an exact boundary: offset 2, widths 5 + 5 -> dx = (2 - 1) / 2 = 0.5, not above 0.5
+    assert relative_position((3.5, 0.0, 8.5, 5.0), (1.5, 0.0, 6.5, 5.0)) == set()
+    assert relative_position((3.5, 0.0, 8.5, 5.0), (1.5, 0.0, 6.5, 5.0), margin=0.0999) == {"right of"}
+    # a sweep of near-boundary boxes against the official expression
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        wa, wb = (float(v) for v in rng.integers(2, 200, 2))
+        ox = (0.2 + float(rng.integers(-2, 3)) * 1e-7) * (wa + wb)
+        a, b = (wb / 2 + ox - wa / 2, 0.0, wb / 2 + ox + wa / 2, 10.0), (0.0, 0.0, wb, 10.0)
+        assert relative_position(a, b) == official_relations(a, b), (a, b)
 
 
 def test_exclude_fails_at_count():

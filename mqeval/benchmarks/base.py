@@ -82,6 +82,7 @@ class ScoreOptions:
     batch_size: int = 16
     judge_allow_http_key: bool = False  # send the API key over plain http to a host other than this machine
     resolution: Optional[int] = None  # side of the run's images, when known (from its generation settings)
+    detector_weights: Optional[str] = None  # GenEval hf-mask2former weight set ("hf" / "official"), if overridden
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from mqeval.fileio import atomic_open, verify_sha256
 from mqeval.images.check import ImageReader
 from mqeval.paths import BENCHMARK_SPECS_DIR
 
-SCORER_VERSION = "1"
+SCORER_VERSION = "2"  # 2: float32 thresholds and positions, official tie order, mmdet-exact input
 SAMPLE_NAME = re.compile(r"^\d+\.png$")  # the official scorer's filter
 
 
@@ -34,6 +34,7 @@ class GenEvalOptions:
     prompt_set: Literal["original", "rewritten"] = "original"
     num_prompts: int = 553  # checked at load
     detector: Optional[str] = None  # None: the official mmdet detector when mmdet is installed, else hf-mask2former
+    detector_weights: Literal["official", "hf"] = "official"  # hf-mask2former's weights (scorers.detectors)
     clip_model: str = "ViT-L-14-quickgelu"
     clip_pretrained: str = "openai"
 
@@ -187,7 +188,8 @@ class GenEvalBenchmark(Benchmark):
         detector = load_detector(
             self.backend(options), classnames,
             DetectorOptions(weights_dir=weights_dir, device=options.device, batch_size=options.batch_size,
-                            cache_root=options.cache_dir),
+                            cache_root=options.cache_dir,
+                            weights=options.detector_weights or self.options.detector_weights),
         )
         clip_config = ClipColorConfig(model=self.options.clip_model, pretrained=self.options.clip_pretrained)
         colour = LazyColorClassifier(lambda: ClipColorClassifier.load(clip_config, options.device, weights_dir))

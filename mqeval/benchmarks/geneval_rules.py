@@ -2,7 +2,7 @@
 
 Follows djghosh13/geneval @ af4902f (`evaluation/evaluate_images.py`, `evaluation/summary_scores.py`):
 - keep detections with score strictly above 0.3 (0.9 when the prompt's tag is "counting"), at most 16 per class,
-  highest score first, no NMS;
+  highest score first, no NMS; in float32 and in the official tie order (see select_detections);
 - include clauses (AND): the top-`count` detections of the class must exist; with a colour, at least `count` of them
   must be classified as that colour; with a position, each of them must hold the relation to every object that
   satisfied the referenced include clause (a referenced clause that failed makes the position clause fail);
@@ -14,11 +14,12 @@ classifier differ.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
+
+from mqeval.benchmarks.geneval_argsort import official_order
 
 TASKS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 RELATIONS = ("left of", "right of", "above", "below")
@@ -39,6 +40,10 @@ class GenEvalThresholds:
     counting_score: float = 0.9
     max_objects: int = 16
     position_margin: float = 0.1
+    # True: GenEval's scores are mmdet's float32 rows, ordered by numpy 1.23's argsort (official). False: a detector
+    # with float64 scores of its own (the shapes benchmark's analytic one) keeps them: float64 comparison, best
+    # first, ties in the detector's order (the rules its recorded scores were made with).
+    float32_scores: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,30 +73,52 @@ def colors_from_detections(image: Any, detections: Sequence[Detection], classnam
 def select_detections(
     detections: Iterable[Detection], tag: str, thresholds: GenEvalThresholds = GenEvalThresholds()
 ) -> dict[str, list[Detection]]:
-    """Per class: detections above the task's score threshold, best first, at most `max_objects`."""
+    """Per class: detections above the task's score threshold, best first, at most `max_objects`.
+
+    As the official code: scores and threshold compared in float32 (mmdet's arrays are float32 and numpy casts the
+    Python threshold to the array's type, so float32(0.3) itself is not above 0.3); each class's detections, in the
+    detector's order, ordered by `np.argsort(scores)[::-1]` under numpy 1.23 (geneval_argsort: later detection first
+    among ties), then thresholded, then cut. With `thresholds.float32_scores` False: float64 scores, best first,
+    ties in the detector's order.
+    """
     cutoff = thresholds.counting_score if tag == "counting" else thresholds.score
     by_class: dict[str, list[Detection]] = {}
     for det in detections:
-        if det.score > cutoff:
-            by_class.setdefault(det.label, []).append(det)
-    # Ties keep the detector's order (the reference code's argsort leaves their order unspecified).
-    return {
-        label: sorted(dets, key=lambda d: -d.score)[: thresholds.max_objects] for label, dets in by_class.items()
-    }
+        by_class.setdefault(det.label, []).append(det)
+    kept: dict[str, list[Detection]] = {}
+    for label, dets in by_class.items():
+        if thresholds.float32_scores:
+            scores, cut = [np.float32(d.score) for d in dets], np.float32(cutoff)
+            ranked = official_order(scores)
+        else:
+            scores, cut = [float(d.score) for d in dets], float(cutoff)
+            ranked = sorted(range(len(dets)), key=lambda i: -scores[i])
+        order = [i for i in ranked if scores[i] > cut][: thresholds.max_objects]
+        if order:
+            kept[label] = [dets[i] for i in order]
+    return kept
 
 
 def relative_position(
     box_a: Sequence[float], box_b: Sequence[float], margin: float = GenEvalThresholds.position_margin
 ) -> set[str]:
-    """Relations of box A relative to box B (GenEval's rule: centre offset shrunk by margin x summed sizes)."""
-    ax0, ay0, ax1, ay1 = (float(v) for v in box_a[:4])
-    bx0, by0, bx1, by1 = (float(v) for v in box_b[:4])
-    offset = ((ax0 + ax1) / 2 - (bx0 + bx1) / 2, (ay0 + ay1) / 2 - (by0 + by1) / 2)
+    """Relations of box A relative to box B (GenEval's rule: centre offset shrunk by margin x summed sizes).
+
+    Every step in float32, rounded where the official numpy code rounds (its boxes are mmdet's float32 rows and the
+    Python margin becomes float32): centres (x0 + x1) / 2, sizes |x1 - x0|, offset, shrink, and the norm
+    sqrt(ox^2 + oy^2) of the unshrunk offset. The norm is a BLAS dot product officially; a BLAS that fuses the
+    second multiply-add could differ in the last bit, which only matters when dx or dy is within an ulp of 0.5.
+    """
+    f32 = np.float32
+    ax0, ay0, ax1, ay1 = (f32(v) for v in box_a[:4])
+    bx0, by0, bx1, by1 = (f32(v) for v in box_b[:4])
+    two, m = f32(2), f32(margin)
+    offset = ((ax0 + ax1) / two - (bx0 + bx1) / two, (ay0 + ay1) / two - (by0 + by1) / two)
     sizes = (abs(ax1 - ax0) + abs(bx1 - bx0), abs(ay1 - ay0) + abs(by1 - by0))
-    shrunk = [math.copysign(max(abs(o) - margin * s, 0.0), o) for o, s in zip(offset, sizes)]
-    if all(abs(v) < 1e-3 for v in shrunk):
+    shrunk = [max(abs(o) - m * s, f32(0)) * np.sign(o) for o, s in zip(offset, sizes)]
+    if all(abs(v) < f32(1e-3) for v in shrunk):
         return set()
-    norm = math.hypot(*offset)  # of the unshrunk offset, as in the reference code
+    norm = np.sqrt(offset[0] * offset[0] + offset[1] * offset[1])
     dx, dy = shrunk[0] / norm, shrunk[1] / norm
     relations = set()
     if dx < -0.5:

@@ -5,12 +5,16 @@ Two backends of the same architecture (Mask2Former, Swin-S, COCO instance segmen
   `mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco` and its released checkpoint, run through mmdet's own
   `init_detector` / `inference_detector` exactly as djghosh13/geneval @ af4902f does. Needs mmdet 2.x + mmcv-full
   1.7 (not installable beside torch 2.x here, so this path has not been run in this project).
-- `hf-mask2former`: transformers' Mask2Former (default `facebook/mask2former-swin-small-coco-instance`). Same
-  architecture, but its weights were converted from the Detectron2 Mask2Former release, not mmdet's checkpoint,
-  so scores can differ from the official ones. Pre- and post-processing here follow mmdet 2.x (keep-ratio resize
-  into 1333x800, pad to 32, masks upsampled to the padded input, cropped, resized to the original image, top-100
-  query x class pairs, score = class prob x mean mask prob, boxes from masks) rather than transformers' helper
-  (which always rescales masks through 384x384).
+- `hf-mask2former`: transformers' Mask2Former, with one of two weight sets (DetectorOptions.weights):
+  - `official` (default): the official mmdet checkpoint converted once by mqeval.scorers.mask2former_convert
+    (cached as safetensors with its sha256); checked against mmdet 2.x itself on a reduced-width twin
+    (docs/benchmarks-vision.md);
+  - `hf`: `facebook/mask2former-swin-small-coco-instance`, converted from the Detectron2 Mask2Former release, not
+    mmdet's checkpoint, so scores can differ from the official ones.
+  Pre- and post-processing follow mmdet 2.x's test pipeline (cv2 bilinear keep-ratio resize into 1333x800 when
+  OpenCV is installed, pad with 128 to a multiple of 32, normalise as mmcv does, masks upsampled to the padded input,
+  cropped, resized to the original image, top-100 query x class pairs, score = class prob x mean mask prob, boxes
+  from masks) rather than transformers' helper (which always rescales masks through 384x384).
 """
 from __future__ import annotations
 
@@ -33,9 +37,15 @@ HF_NOTE = (
     f"hf-mask2former runs transformers' Mask2Former with the {HF_MODEL} weights (or a local copy), NOT the official "
     f"mmdetection checkpoint {MMDET_MODEL}: GenEval scores can differ from officially scored ones"
 )
-# mmdet's img_norm_cfg for this config (RGB order)
+OFFICIAL_NOTE = (
+    f"hf-mask2former runs transformers' Mask2Former with the official mmdetection checkpoint {MMDET_MODEL}, "
+    "converted by mqeval (mqeval.scorers.mask2former_convert)"
+)
+WEIGHT_SETS = ("official", "hf")
+# mmdet's img_norm_cfg for this config (RGB order) and the test pipeline's Pad value
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
+PAD_VALUE = 128
 
 
 class InstanceDetector(Protocol):
@@ -53,6 +63,7 @@ class DetectorOptions:
     batch_size: int = 4
     cache_root: Optional[Path] = None
     max_size: tuple[int, int] = (1333, 800)  # hf-mask2former's keep-ratio resize (mmdet test pipeline's img_scale)
+    weights: str = "official"  # hf-mask2former's weight set: "official" or "hf" (see the module docstring)
 
 
 DETECTORS: Registry[type] = Registry("GenEval detector backend")
@@ -183,76 +194,131 @@ def rescale_size(width: int, height: int, long_edge: int = 1333, short_edge: int
     return int(width * scale + 0.5), int(height * scale + 0.5)
 
 
-def mmdet_preprocess(images: Sequence[Any], max_size: tuple[int, int] = (1333, 800), size_divisor: int = 32):
-    """Resize (bilinear, keep ratio), pad with 0 to a multiple of 32, normalise: (pixels, pixel_mask, shapes)."""
+def resize_bilinear(pixels, width: int, height: int):
+    """uint8 HxWx3 -> uint8 (height, width, 3), as mmcv.imresize: cv2 INTER_LINEAR when OpenCV is installed.
+
+    Without OpenCV: torch bilinear (align_corners=False) rounded to uint8, which differs from cv2's fixed-point
+    arithmetic by one grey level on some pixels.
+    """
+    import numpy as np
+
+    if pixels.shape[:2] == (height, width):
+        return pixels
+    try:
+        import cv2
+    except ImportError:
+        import torch
+        import torch.nn.functional as F
+
+        x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)[None]
+        x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+        return x.round().clamp(0, 255)[0].permute(1, 2, 0).numpy().astype(np.uint8)
+    return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def resize_backend() -> str:
+    import importlib.util
+
+    return "cv2" if importlib.util.find_spec("cv2") is not None else "torch (not bit-exact with mmdet's cv2)"
+
+
+def mmdet_input(image: Any, max_size: tuple[int, int] = (1333, 800), size_divisor: int = 32):
+    """One image through mmdet 2.x's test pipeline: (float32 3xHxW tensor, resized (h, w), original (h, w)).
+
+    Resize (keep ratio), Pad with 128 to a multiple of 32, then Normalize as mmcv.imnormalize does it with cv2:
+    float32 subtraction of the mean, then a product with the float64 1 / std rounded to float32. With OpenCV the
+    tensor is bit-identical to mmdet's (tests/test_geneval_mmdet_fixture.py).
+    """
     import numpy as np
     import torch
-    import torch.nn.functional as F
 
-    resized, shapes = [], []
-    for image in images:
-        w, h = image.size
-        nw, nh = rescale_size(w, h, *max_size)
-        x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32)).permute(2, 0, 1)[None]
-        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False).round().clamp(0, 255)[0]
-        resized.append(x)
-        shapes.append(((nh, nw), (h, w)))
-    ph = -(-max(x.shape[1] for x in resized) // size_divisor) * size_divisor
-    pw = -(-max(x.shape[2] for x in resized) // size_divisor) * size_divisor
-    mean = torch.tensor(PIXEL_MEAN).view(3, 1, 1)
-    std = torch.tensor(PIXEL_STD).view(3, 1, 1)
-    pixels = torch.zeros(len(resized), 3, ph, pw)
-    pixel_mask = torch.zeros(len(resized), ph, pw, dtype=torch.long)
-    for i, x in enumerate(resized):
-        padded = torch.zeros(3, ph, pw)
-        padded[:, : x.shape[1], : x.shape[2]] = x
-        pixels[i] = (padded - mean) / std
-        pixel_mask[i, : x.shape[1], : x.shape[2]] = 1
-    return pixels, pixel_mask, shapes
+    pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    h, w = pixels.shape[:2]
+    nw, nh = rescale_size(w, h, *max_size)
+    resized = resize_bilinear(pixels, nw, nh)
+    ph, pw = -(-nh // size_divisor) * size_divisor, -(-nw // size_divisor) * size_divisor
+    padded = np.full((ph, pw, 3), PAD_VALUE, dtype=np.uint8)
+    padded[:nh, :nw] = resized
+    mean = np.asarray(PIXEL_MEAN, dtype=np.float32)
+    stdinv = 1 / np.asarray(PIXEL_STD, dtype=np.float32).astype(np.float64)
+    normalised = ((padded.astype(np.float32) - mean).astype(np.float64) * stdinv).astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1))), (nh, nw), (h, w)
+
+
+def load_hf_mask2former(options: DetectorOptions, local_folder: str) -> tuple[Any, str, str]:
+    """(model, weights id, note) for DetectorOptions.weights: the hub / local transformers weights or the official
+    mmdet checkpoint converted (once, then cached)."""
+    from transformers import Mask2FormerForUniversalSegmentation
+
+    if options.weights not in WEIGHT_SETS:
+        raise ConfigError(f"hf-mask2former weights must be one of {', '.join(WEIGHT_SETS)}, not {options.weights!r}")
+    if options.weights == "official":
+        from mqeval.scorers.mask2former_convert import official_converted
+
+        folder, sha = official_converted(options)
+        source, weights, note = str(folder), f"official-converted:{sha}", OFFICIAL_NOTE
+    else:
+        source = HF_MODEL
+        if options.weights_dir is not None:
+            local = Path(options.weights_dir) / local_folder
+            source = str(local if local.is_dir() else options.weights_dir)
+        weights, note = (source if source == HF_MODEL else f"local:{source}"), HF_NOTE
+    try:
+        model = Mask2FormerForUniversalSegmentation.from_pretrained(source)
+    except OSError as exc:
+        raise UserError(f"Could not load Mask2Former from {source}: {exc}") from None
+    return model, weights, note
 
 
 class HFMask2FormerDetector:
     name = "hf-mask2former"
     local_folder = "mask2former-swin-small-coco-instance"
 
-    def __init__(self, classnames: Sequence[str], options: DetectorOptions, max_per_image: int = 100):
-        from transformers import Mask2FormerForUniversalSegmentation
-
-        source = HF_MODEL
-        if options.weights_dir is not None:
-            local = Path(options.weights_dir) / self.local_folder
-            source = str(local if local.is_dir() else options.weights_dir)
-        try:
-            self.model = Mask2FormerForUniversalSegmentation.from_pretrained(source).to(options.device).eval()
-        except OSError as exc:
-            raise UserError(f"Could not load Mask2Former from {source}: {exc}") from None
-        num_labels = self.model.config.num_labels
+    def __init__(self, classnames: Sequence[str], options: DetectorOptions, max_per_image: int = 100,
+                 model: Any = None, weights: str = "given"):
+        if model is None:
+            model, weights, note = load_hf_mask2former(options, self.local_folder)
+        else:
+            note = f"hf-mask2former with a given model ({weights})"
+        num_labels = model.config.num_labels
         if num_labels != len(classnames):
-            raise ConfigError(f"{source} predicts {num_labels} classes; GenEval needs the {len(classnames)} COCO ones")
+            raise ConfigError(f"{weights} predicts {num_labels} classes; GenEval needs the {len(classnames)} COCO ones")
+        self.model = model.to(options.device).eval()
         self.classnames = tuple(classnames)
         self.options = options
         self.max_per_image = max_per_image
-        self.weights = source if source == HF_MODEL else f"local:{source}"
-        self.notes = (HF_NOTE,)
+        self.weights = weights
+        self.notes = (note, f"resize: {resize_backend()}")
 
     def detect_images(self, images: Sequence[Any]) -> list[list[Detection]]:
+        """Detections per image. Images are batched only with others of the same padded size, so each one sees
+        exactly the input mmdet's single-image inference would give it."""
         import torch
+
+        inputs = [mmdet_input(image, self.options.max_size) for image in images]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, (pixels, _, _) in enumerate(inputs):
+            by_shape.setdefault(tuple(pixels.shape), []).append(i)
+        out: list[Optional[list[Detection]]] = [None] * len(images)
+        for indices in by_shape.values():
+            for start in range(0, len(indices), self.options.batch_size):
+                chunk = indices[start:start + self.options.batch_size]
+                pixels = torch.stack([inputs[i][0] for i in chunk]).to(self.options.device)
+                with torch.no_grad():
+                    result = self.model(pixel_values=pixels)
+                for j, i in enumerate(chunk):
+                    out[i] = self.postprocess(result.class_queries_logits[j], result.masks_queries_logits[j],
+                                              pixels.shape[-2:], inputs[i][1], inputs[i][2])
+        return out  # type: ignore[return-value]
+
+    def postprocess(self, class_logits, mask_logits, padded_hw, resized_hw, original_hw) -> list[Detection]:
+        """mmdet's MaskFormerFusionHead path: masks to the padded input, crop, to the original size, top-K."""
         import torch.nn.functional as F
 
-        out: list[list[Detection]] = []
-        for start in range(0, len(images), self.options.batch_size):
-            batch = images[start:start + self.options.batch_size]
-            pixels, pixel_mask, shapes = mmdet_preprocess(batch, self.options.max_size)
-            with torch.no_grad():
-                result = self.model(pixel_values=pixels.to(self.options.device),
-                                    pixel_mask=pixel_mask.to(self.options.device))
-            masks = F.interpolate(result.masks_queries_logits.float(), size=pixels.shape[-2:], mode="bilinear",
-                                  align_corners=False)
-            for i, ((rh, rw), (h, w)) in enumerate(shapes):
-                m = F.interpolate(masks[i:i + 1, :, :rh, :rw], size=(h, w), mode="bilinear", align_corners=False)[0]
-                parts = instance_postprocess(result.class_queries_logits[i], m, self.max_per_image)
-                out.append(to_detections(*parts, self.classnames))
-        return out
+        masks = F.interpolate(mask_logits[None].float(), size=tuple(padded_hw), mode="bilinear", align_corners=False)
+        (rh, rw), (h, w) = resized_hw, original_hw
+        masks = F.interpolate(masks[:, :, :rh, :rw], size=(h, w), mode="bilinear", align_corners=False)[0]
+        return to_detections(*instance_postprocess(class_logits, masks, self.max_per_image), self.classnames)
 
     def detect(self, paths: Sequence[Path]) -> list[list[Detection]]:
         from PIL import Image, ImageOps

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mqeval.benchmarks.base import Benchmark, BenchmarkSpec, Sample, ScoreOptions, ScorerInfo, ScoreResult
-from mqeval.benchmarks.geneval_rules import aggregate_geneval, evaluate_image
+from mqeval.benchmarks.geneval_rules import GenEvalThresholds, aggregate_geneval, evaluate_image
 from mqeval.benchmarks.shapes.prompts import PROMPT_SETS, Metadata, prompt_set_sha256
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.fileio import atomic_open
 from mqeval.scorers.detection_cache import cached_detections
+
+# the analytic detector's float64 scores are kept as they are (GenEval's float32 / numpy-1.23 order is mmdet's)
+SHAPES_RULES = GenEvalThresholds(float32_scores=False)
 
 SCORER = ScorerInfo(
     name="shapes-analytic-detector",
@@ -132,7 +135,7 @@ class ShapesBenchmark(Benchmark):
                     continue
                 # Cached by file content and the size it is judged at: rescoring an unchanged run detects nothing.
                 [detections] = cached_detections([path], cache, lambda _, image=image: [detect(image)])
-                judgement = evaluate_image(sample.metadata, detections, image=image)
+                judgement = evaluate_image(sample.metadata, detections, image=image, thresholds=SHAPES_RULES)
                 correct.append(judgement.correct)
                 reasons.append(judgement.reason)
             record = {
