@@ -43,8 +43,8 @@ def test_killing_the_launcher_stops_its_workers(tmp_path, sig):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     launcher = subprocess.Popen(
         [sys.executable, "-m", "mqeval.cli", "generate", "shapes", "--model", "metaquery-tiny", "--num-processes", "2",
-         "--out", str(tmp_path / "run"), "--no-progress"], cwd=REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--batch-size", "1", "--out", str(tmp_path / "run"), "--no-progress"], cwd=REPO, env=env,
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "launcher.log").open("w"))  # batches of 1: a long run
     try:
         deadline = time.monotonic() + 240
         workers: set[int] = set()
@@ -53,7 +53,7 @@ def test_killing_the_launcher_stops_its_workers(tmp_path, sig):
             if len(workers) >= 3 and any((tmp_path / "run" / "images").rglob("*.png")):
                 break  # torchrun and two workers, writing images
             time.sleep(0.2)
-        assert len(workers) >= 3, "the workers never started"
+        assert len(workers) >= 3, f"the workers never started: {(tmp_path / 'launcher.log').read_text()[-2000:]}"
         os.kill(launcher.pid, sig)
         launcher.wait(timeout=60)
         deadline = time.monotonic() + 30
