@@ -255,7 +255,8 @@ def run(
     from mqeval.generation.lock import run_lock
     from mqeval.generation.runner import images_dir_of
     from mqeval.preflight import preflight
-    from mqeval.runner import check_scored, default_run_dir, model_record, record_run, score_images
+    from mqeval.paths import default_run_dir
+    from mqeval.runner import check_scored, model_record, record_run, score_images
 
     if load_spec(benchmark).plugin == "lmms-eval":  # understanding suites score the MLLM, not generated images
         from mqeval.benchmarks.understanding.evaluate import run_understanding
@@ -308,7 +309,7 @@ def generate(
     """Generate a benchmark's images in its official layout (resumable; no scoring)."""
     from mqeval.generation.lock import run_lock
     from mqeval.preflight import preflight
-    from mqeval.runner import default_run_dir
+    from mqeval.paths import default_run_dir
 
     acceleration = _acceleration(precision, compile_)
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale,
@@ -328,7 +329,8 @@ def generate(
 def score(
     benchmark: str = typer.Argument(..., help="Benchmark name (see `mqeval ls benchmarks`)."),
     images: Path = typer.Option(..., "--images", help="A run folder, or a folder in the benchmark's official layout."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where results go (default: the run folder / --images)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where results go (default: the run folder; for a folder "
+                                       "mqeval did not generate, runs/<benchmark>/scored-<folder>-<hash>)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Card that made the images, if not recorded."),
     limit: Optional[int] = LIMIT, device: str = DEVICE, data_dir: Optional[Path] = DATA_DIR,
     batch_size: int = typer.Option(16, "--batch-size", help="Scorer batch size."),

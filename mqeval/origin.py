@@ -3,10 +3,12 @@
 A run folder (generation.json + images/) names the card, checkpoint and settings that made its images, and
 images.sha256 their content. Scoring labels the result with that card only when every scored image is one the run
 generated; a replaced or added image drops the label (with a warning), and `--model` cannot relabel a run made by
-another card. A plain folder of images is of unknown origin unless `--model` says which card made it.
+another card. A plain folder of images is of unknown origin unless `--model` says which card made it; its results
+go to a run folder of their own (runs/<benchmark>/scored-<folder>-<hash>), never into it.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -17,6 +19,7 @@ from mqeval.generation.manifest import MANIFEST_NAME, read_manifest
 from mqeval.generation.provenance import ImageLedger
 from mqeval.generation.runner import IMAGES_DIRNAME
 from mqeval.generation.settings import GenerationSettings
+from mqeval.paths import default_run_dir
 from mqeval.zoo import ModelCard, resolve_card
 
 
@@ -43,6 +46,14 @@ def locate(images: Path) -> tuple[Path, Path]:
     return images, images
 
 
+def scored_folder_run_dir(benchmark: str, images_dir: Path) -> Path:
+    """Where the results of a folder mqeval did not generate go by default: a run folder of their own under runs/,
+    named after the folder (and a hash of its full path, so two folders of one name stay apart); nothing is
+    written into the user's folder."""
+    where = Path(images_dir).resolve()
+    return default_run_dir(benchmark, f"scored-{where.name}-{hashlib.sha256(str(where).encode()).hexdigest()[:8]}")
+
+
 def _recorded_settings(manifest: dict[str, Any], run_dir: Path) -> Optional[GenerationSettings]:
     from mqeval.config import from_dict
 
@@ -56,7 +67,7 @@ def images_origin(images: Path, benchmark: Benchmark, samples: Sequence[Sample],
     manifest = read_manifest(run_dir) if run_dir != images_dir else None
     if manifest is None:
         card = resolve_card(model) if model else None
-        origin = ImagesOrigin(run_dir, images_dir, card=card)
+        origin = ImagesOrigin(scored_folder_run_dir(benchmark.name, images_dir), images_dir, card=card)
         origin.warnings.append("images of unknown origin: generation settings and seeds are not recorded")
         return _with_card_warnings(origin)
     recorded = manifest.get("benchmark", {}).get("name")

@@ -37,6 +37,13 @@ def locate(path: str | Path) -> Path:
     return path
 
 
+RUNS_DIR = Path("runs")  # relative: under the working directory
+
+
+def default_run_dir(benchmark: str, name: str) -> Path:
+    return RUNS_DIR / benchmark / name
+
+
 def cache_dir() -> Path:
     """Downloads, reference statistics, judge responses. `MQEVAL_CACHE` overrides the default."""
     return Path(os.environ.get("MQEVAL_CACHE", Path.home() / ".cache" / "mqeval"))

@@ -25,9 +25,6 @@ from mqeval.results.store import new_run_id, sample_rows, utc_now, write_run
 from mqeval.model.kinds import kind_of
 from mqeval.zoo import ModelCard, resolve_card
 
-RUNS_DIR = Path("runs")
-
-
 @dataclass(frozen=True)
 class RunPlan:
     """Everything that determines a run's images, resolved before any model is loaded."""
@@ -64,10 +61,6 @@ class RunPlan:
             out.append(f"sampling settings differ from the benchmark protocol: {', '.join(self.overrides.describe())}")
         return out + deviations(self.card, self.settings, self.samples, self.benchmark.name,
                                 self.benchmark.spec.variant_of)
-
-
-def default_run_dir(benchmark: str, model: str) -> Path:
-    return RUNS_DIR / benchmark / model
 
 
 def checkpoint_sha256(checkpoint: Optional[Path]) -> Optional[str]:

@@ -101,3 +101,18 @@ def test_batch_size_changes_images_at_most_by_float_rounding(tmp_path):
             a = np.asarray(Image.open(io.BytesIO(data)), dtype=int)
             b = np.asarray(Image.open(io.BytesIO(outputs[batch_size][name])), dtype=int)
             assert np.abs(a - b).max() <= 1, name
+
+
+def test_score_of_a_plain_folder_writes_nothing_into_it(tmp_path):
+    """A folder mqeval did not generate is only read: its results go to a run folder of their own under runs/."""
+    from mqeval.benchmarks.shapes.oracle import main as draw_oracle
+
+    folder = tmp_path / "theirs"
+    draw_oracle([str(folder), "--size", "32"])
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    result = mqeval("score", "shapes", "--images", folder, "--limit", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+    [results] = (tmp_path / "runs" / "shapes").glob("scored-theirs-*/results.json")
+    assert f"results: {results.relative_to(tmp_path)}" in result.stderr
+    assert load_run(results.parent).record.metrics["overall"] == 1.0

@@ -117,11 +117,11 @@ def test_credentials_in_the_url_are_used_but_never_recorded(tmp_path, wise_stand
     with FakeOpenAIServer(answer=lambda r: "Consistency: 2\nRealism: 1\nAesthetic Quality: 0") as server:
         url = server.base_url.replace("http://", "http://judge-user:s3cret@")
         result = run_cli("score", "wise", "--images", tmp_path / "images", "--judge-base-url", url, "--judge-model",
-                         "X", "--data-dir", wise_standins, "--limit", 3)
+                         "X", "--data-dir", wise_standins, "--limit", 3, "--out", tmp_path / "scored")
         auth = {h.get("Authorization") for h in server.headers}
     assert result.code == 0, result.stderr
     assert auth == {"Basic " + base64.b64encode(b"judge-user:s3cret").decode()}  # loopback: sent
-    written = "".join(p.read_text() for p in (tmp_path / "images").glob("*.json*"))
+    written = "".join(p.read_text() for p in (tmp_path / "scored").glob("*.json*"))
     assert "s3cret" not in written + result.stdout + result.stderr and server.base_url in written
     cached = "".join(p.read_text() for p in (tmp_path / "cache").rglob("*.json"))
     assert cached and "s3cret" not in cached
@@ -135,9 +135,9 @@ def test_unanswered_requests_mark_the_result_incomplete(tmp_path, wise_standins)
 
     with FakeOpenAIServer(answer=answer) as server:
         result = run_cli("score", "wise", "--images", tmp_path / "images", "--judge-base-url", server.base_url,
-                         "--judge-model", "X", "--data-dir", wise_standins, "--limit", 3)
+                         "--judge-model", "X", "--data-dir", wise_standins, "--limit", 3, "--out", tmp_path / "scored")
     assert result.code == 0, result.stderr
-    record = json.loads((tmp_path / "images" / "results.json").read_text())
+    record = json.loads((tmp_path / "scored" / "results.json").read_text())
     assert record["metrics"]["judge_failures"] == 1
     assert "1 judge request(s) unanswered" in record["incomplete"]
     assert "* INCOMPLETE: " in result.stdout and "*  higher" in result.stdout
