@@ -103,7 +103,7 @@ def _generate_args(benchmark: str, model: str, run_dir: Path, limit, num_process
 
 
 def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int, device: str, batch_size: int,
-              overwrite: bool, progress: bool, acceleration, lock_token: Optional[str]) -> None:
+              overwrite: bool, progress: bool, acceleration, lock_token: Optional[str], score_options=None) -> None:
     from mqeval.generation.distributed import check_device, in_distributed_launch, relaunch
     from mqeval.generation.lock import LOCK_TOKEN_ENV
     from mqeval.generation.manifest import check_manifest
@@ -122,7 +122,7 @@ def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int,
     from mqeval.runner import generate_images
 
     report = generate_images(plan, run_dir, device=device, batch_size=batch_size, overwrite=overwrite,
-                             progress=progress, acceleration=acceleration)
+                             progress=progress, acceleration=acceleration, score_options=score_options)
     if report.rank == 0:
         typer.echo(f"{report.num_images} images in {report.images_dir} ({report.num_pending} generated, "
                    f"{report.num_images - report.num_pending} already there) in {report.seconds:.1f} s", err=True)
@@ -277,7 +277,7 @@ def run(
         if lock_token is not None:
             preflight(plan, run_dir, batch_size, options)
         _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, acceleration,
-                  lock_token)
+                  lock_token, options)
         if not _is_main_process():
             return
         images_dir = images_dir_of(run_dir)

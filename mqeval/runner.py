@@ -120,9 +120,10 @@ def plan_run(
 
 def generate_images(
     plan: RunPlan, run_dir: Path, *, device: str = "cpu", batch_size: int = 1, overwrite: bool = False,
-    progress: bool = True, acceleration: Optional[Any] = None,
+    progress: bool = True, acceleration: Optional[Any] = None, score_options: Optional[ScoreOptions] = None,
 ):
-    """Write the run's images, loading the model on this process's device only if an image is missing."""
+    """Write the run's images, loading the model on this process's device only if an image is missing. With
+    `score_options` (a `run`), each finished image is handed to the benchmark's `prescore` meanwhile."""
     from mqeval.generation.acceleration import Acceleration
     from mqeval.generation.distributed import ProcessGroup
     from mqeval.generation.runner import LazyPipeline, generate
@@ -150,6 +151,7 @@ def generate_images(
     return generate(
         plan.benchmark, plan.samples, LazyPipeline(load), plan.settings, run_dir, batch_size=batch_size, group=group,
         progress=progress, fingerprint=plan.fingerprint(batch_size), overwrite=overwrite, acceleration=acceleration,
+        on_image=(lambda image: plan.benchmark.prescore(image, score_options)) if score_options else None,
     )
 
 

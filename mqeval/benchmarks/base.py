@@ -147,6 +147,11 @@ class Benchmark(ABC):
 
         check_spec_data(self.spec, options)
 
+    def prescore(self, image: Path, options: ScoreOptions) -> None:
+        """Scoring work one finished image allows while generation goes on (the runner's writer thread calls it
+        after each image of a `run`): it fills the scorer's content cache, so `score` finds that work done. By
+        default nothing: a scorer that needs the whole folder (FID) or a remote judge waits for `score`."""
+
     @abstractmethod
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         """Score a folder in the official layout: per-sample records, then `aggregate` over them."""

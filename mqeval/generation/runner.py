@@ -61,6 +61,7 @@ def generate(
     fingerprint: Optional[dict[str, Any]] = None,
     overwrite: bool = False,
     acceleration: Acceleration = Acceleration(),
+    on_image: Optional[Callable[[Path], None]] = None,
 ) -> GenerationReport:
     """Generate the images of `samples` into `out_dir/images` in the benchmark's layout.
 
@@ -95,7 +96,7 @@ def generate(
 
     pending = [batch for batch in make_batches(jobs, batch_size) if any(j.path not in finished for j in batch)]
     mine = shard(pending, group.rank, group.world_size)
-    num_written = _run(pipeline, mine, settings, finished, size, group, progress, ledger, acceleration)
+    num_written = _run(pipeline, mine, settings, finished, size, group, progress, ledger, acceleration, on_image)
 
     group.barrier()
     if group.is_main:
@@ -125,6 +126,7 @@ def _run(
     progress: bool,
     ledger: ImageLedger,
     acceleration: Acceleration,
+    on_image: Optional[Callable[[Path], None]] = None,
 ) -> int:
     """The loop: batch k+1's inputs are prepared (files read, text tokenised) while batch k denoises, and finished
     images are encoded and written on a background thread."""
@@ -140,6 +142,8 @@ def _run(
     def save_and_record(image, path: Path) -> None:  # recorded after the rename: the ledger names whole images
         save_image(image, path)
         ledger.record(path)
+        if on_image is not None:  # e.g. the benchmark's prescore, overlapping scoring with the next batch
+            on_image(path)
 
     with tqdm(total=total, desc=desc, unit="img", disable=disable) as bar, \
             ImageWriter(save_and_record, max_pending) as writer:

@@ -101,6 +101,18 @@ class ShapesBenchmark(Benchmark):
             with atomic_open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
 
+    def prescore(self, image: Path, options: ScoreOptions) -> None:
+        """The analytic detector on one finished image, into the cache `score` reads (same size, same reading)."""
+        if options.resolution is None:
+            return
+        from mqeval.benchmarks.shapes.detector import detect
+        from mqeval.images.check import ImageReader, ImageRules
+
+        reader = ImageReader(Path(image).parent, ImageRules(size=options.resolution, resize=True))
+        opened = reader.open_rgb(Path(image))
+        if opened is not None:
+            cached_detections([Path(image)], detection_cache(options, options.resolution), lambda _: [detect(opened)])
+
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         """GenEval's reading of the layout (each folder's metadata.jsonl names its prompt); images are converted to
         RGB and resized (area average) to the run's resolution, or in a folder of unknown origin to the size most of
