@@ -72,7 +72,7 @@ def _overrides(seed: Optional[int], steps: Optional[int], guidance: Optional[flo
 def _score_options(device: str, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size: int,
                    allow_http_key: bool = False, resolution: Optional[int] = None,
                    detector_weights: Optional[str] = None):
-    from mqeval.benchmarks.base import ScoreOptions
+    from mqeval.contract.scoring import ScoreOptions
     from mqeval.paths import cache_dir
 
     return ScoreOptions(
@@ -254,8 +254,8 @@ def run(
     from mqeval.benchmarks.registry import load_spec
     from mqeval.generation.lock import run_lock
     from mqeval.generation.runner import images_dir_of
-    from mqeval.preflight import preflight
     from mqeval.paths import default_run_dir
+    from mqeval.preflight import preflight
     from mqeval.runner import check_scored, model_record, record_run, score_images
 
     if load_spec(benchmark).plugin == "lmms-eval":  # understanding suites score the MLLM, not generated images
@@ -308,8 +308,8 @@ def generate(
 ) -> None:
     """Generate a benchmark's images in its official layout (resumable; no scoring)."""
     from mqeval.generation.lock import run_lock
-    from mqeval.preflight import preflight
     from mqeval.paths import default_run_dir
+    from mqeval.preflight import preflight
 
     acceleration = _acceleration(precision, compile_)
     plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale,

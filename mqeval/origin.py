@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from mqeval.benchmarks.base import Benchmark, Sample
+from mqeval.benchmarks.base import Benchmark
+from mqeval.contract.samples import Sample
 from mqeval.errors import DataIntegrityError, UserError
 from mqeval.generation.manifest import MANIFEST_NAME, read_manifest
 from mqeval.generation.provenance import ImageLedger

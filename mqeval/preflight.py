@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional
 from mqeval.errors import UserError
 
 if TYPE_CHECKING:
-    from mqeval.benchmarks.base import ScoreOptions
+    from mqeval.contract.scoring import ScoreOptions
     from mqeval.runner import RunPlan
 
 HEADROOM_BYTES = 64 << 20

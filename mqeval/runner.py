@@ -10,20 +10,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScoreResult
+from mqeval.benchmarks.base import Benchmark
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.config import to_dict
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult
 from mqeval.environment import collect_environment
 from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError, UserError
 from mqeval.fileio import sha256_file
 from mqeval.generation.jobs import sample_seeds
 from mqeval.generation.settings import GenerationSettings, SettingOverrides, deviations, resolve_settings
+from mqeval.model.kinds import kind_of
 from mqeval.results.schema import (
-    SCHEMA_VERSION, BenchmarkRecord, EnvironmentRecord, ModelRecord, RunRecord, ScorerRecord,
+    SCHEMA_VERSION,
+    BenchmarkRecord,
+    EnvironmentRecord,
+    ModelRecord,
+    RunRecord,
+    ScorerRecord,
 )
 from mqeval.results.store import new_run_id, sample_rows, utc_now, write_run
-from mqeval.model.kinds import kind_of
 from mqeval.zoo import ModelCard, resolve_card
+
 
 @dataclass(frozen=True)
 class RunPlan:

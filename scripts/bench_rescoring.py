@@ -27,8 +27,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    from mqeval.benchmarks.base import ScoreOptions
     from mqeval.benchmarks.registry import load_benchmark
+    from mqeval.contract.scoring import ScoreOptions
     from mqeval.scorers.content_cache import ContentCache
 
     computed = [0]

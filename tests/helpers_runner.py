@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from mqeval.benchmarks.base import (
-    Benchmark, BenchmarkSpec, GenerationSpec, Sample, ScoreOptions, ScoreResult, ScorerInfo,
-)
+from mqeval.benchmarks.base import Benchmark, BenchmarkSpec, GenerationSpec
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult, ScorerInfo
 from mqeval.fileio import atomic_open
 from mqeval.generation.settings import GenerationSettings
 

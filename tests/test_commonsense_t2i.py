@@ -7,14 +7,14 @@ import random
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
-from fake_openai_server import FakeOpenAIServer
-from mqeval.benchmarks.base import ScoreOptions
 from mqeval.benchmarks.commonsense_t2i import protocol
 from mqeval.benchmarks.commonsense_t2i.benchmark import load_pairs
 from mqeval.benchmarks.registry import PLUGINS, load_spec
+from mqeval.contract.scoring import ScoreOptions
 from mqeval.fileio import sha256_file
+from PIL import Image
+
+from fake_openai_server import FakeOpenAIServer
 
 # Stand-in for the official evaluate.py (downloaded at run time); same shape, different words.
 STANDIN_SCRIPT = '''

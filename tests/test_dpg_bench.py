@@ -9,16 +9,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
-from fake_openai_server import FakeOpenAIServer
-from mqeval.benchmarks.base import ScoreOptions
-from mqeval.benchmarks.downloads import git_blob_sha1, resolve_data_file
 from mqeval.benchmarks.dpg_bench import protocol
 from mqeval.benchmarks.registry import PLUGINS, load_benchmark, load_spec
+from mqeval.contract.scoring import ScoreOptions
+from mqeval.downloads import git_blob_sha1, resolve_data_file
 from mqeval.errors import DataIntegrityError
 from mqeval.fileio import sha256_file
 from mqeval.paths import BENCHMARK_SPECS_DIR
+from PIL import Image
+
+from fake_openai_server import FakeOpenAIServer
 
 COLUMNS = ["item_id", "text", "keywords", "proposition_id", "dependency", "category_broad", "category_detailed",
            "tuple", "question_natural_language"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 
+from mqeval.benchmarks.dpg_bench.benchmark import GRID_SOURCES
+from mqeval.contract.scoring import ScoreOptions
 from PIL import Image
 
 from fake_openai_server import FakeOpenAIServer
-from mqeval.benchmarks.base import ScoreOptions
-from mqeval.benchmarks.dpg_bench.benchmark import GRID_SOURCES
 from test_dpg_bench import TILE_COLOURS, bench_with, fake_vqa, make_images, write_csv
 
 

@@ -10,14 +10,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
+from mqeval.benchmarks.registry import load_benchmark
+from mqeval.contract.scoring import ScoreOptions
+from mqeval.scorers.fid import ReferenceKey
 from PIL import Image
 
 from helpers_fid import random_image, torch_fidelity_fid
-from mqeval.benchmarks.base import ScoreOptions
-from mqeval.benchmarks.registry import load_benchmark
-from mqeval.scorers.fid import ReferenceKey
-
-
 
 
 def test_coco_fid_from_a_local_folder(tmp_path, inception_weights, small_inception):

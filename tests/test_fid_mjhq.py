@@ -10,14 +10,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
+from mqeval.benchmarks.registry import load_benchmark
+from mqeval.contract.scoring import ScoreOptions
+from mqeval.errors import DataIntegrityError
 from PIL import Image
 
 from helpers_fid import random_image, torch_fidelity_fid
-from mqeval.benchmarks.base import ScoreOptions
-from mqeval.benchmarks.registry import load_benchmark
-from mqeval.errors import DataIntegrityError
-
-
 
 CATEGORIES = ("animals", "logo")
 
@@ -97,7 +95,6 @@ def test_reference_images_read_from_the_zip_in_place(tmp_path, fresh_cache):
     import zipfile
 
     import numpy as np
-
     from mqeval.benchmarks.fid import mjhq
 
     rng = np.random.default_rng(6)

@@ -8,14 +8,16 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
+from mqeval.benchmarks.base import DataFile
+from mqeval.benchmarks.geneval import GenEvalBenchmark, judge_samples, sample_images
+from mqeval.benchmarks.registry import load_benchmark
+from mqeval.contract.detection import Detection
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions
+from mqeval.errors import ConfigError, DataIntegrityError
 from PIL import Image
 
 from helpers_geneval import save_tiny_mask2former, save_tiny_open_clip
-from mqeval.benchmarks.base import DataFile, Sample, ScoreOptions
-from mqeval.benchmarks.geneval import GenEvalBenchmark, judge_samples, sample_images
-from mqeval.benchmarks.geneval_rules import Detection
-from mqeval.benchmarks.registry import load_benchmark
-from mqeval.errors import ConfigError, DataIntegrityError
 
 
 def test_both_prompt_sets_load_with_553_prompts():

@@ -9,13 +9,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mqeval.contract.detection import Detection
+from mqeval.scorers.clip_color import (
+    COLORS,
+    TEMPLATES,
+    ClipColorClassifier,
+    ClipColorConfig,
+    masked_crop,
+    resolve_clip_source,
+)
 from PIL import Image
 
 from helpers_geneval import save_tiny_open_clip
-from mqeval.benchmarks.geneval_rules import Detection
-from mqeval.scorers.clip_color import (
-    COLORS, TEMPLATES, ClipColorClassifier, ClipColorConfig, masked_crop, resolve_clip_source,
-)
 
 PALETTE = {"red": (255, 0, 0), "blue": (0, 0, 255), "green": (0, 160, 0), "white": (255, 255, 255),
            "black": (0, 0, 0), "yellow": (255, 255, 0), "orange": (255, 140, 0), "purple": (128, 0, 128),

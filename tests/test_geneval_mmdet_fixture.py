@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mqeval.benchmarks.geneval_rules import evaluate_image, select_detections
+from mqeval.contract.detection import Detection
+from mqeval.scorers import detectors as D
+from mqeval.scorers import mask2former_convert as C
 from PIL import Image
 
 from helpers_geneval import MMDET_FIXTURE, TINY_MMDET_WEIGHTS, tiny_mmdet_arch
-from mqeval.benchmarks.geneval_rules import Detection, evaluate_image, select_detections
-from mqeval.scorers import detectors as D
-from mqeval.scorers import mask2former_convert as C
 
 DATA = MMDET_FIXTURE
 CLASSES = [line.strip() for line in (Path(__file__).parents[1] / "benchmarks/geneval/object_names.txt").open()]

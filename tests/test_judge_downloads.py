@@ -1,13 +1,13 @@
-"""mqeval.benchmarks.downloads: pinned downloads over real HTTP (loopback), digests, local override, pins."""
+"""mqeval.downloads: pinned downloads over real HTTP (loopback), digests, local override, pins."""
 from __future__ import annotations
 
 import hashlib
 import os
 
 import pytest
-
-from mqeval.benchmarks.downloads import TRUST_ENV, check_digest, fetch_data_file, git_blob_sha1
+from mqeval.downloads import TRUST_ENV, check_digest, fetch_data_file, git_blob_sha1
 from mqeval.errors import DataIntegrityError
+
 from fake_openai_server import FakeOpenAIServer
 
 CONTENT = b'[{"prompt_id": 1}]\n'
@@ -85,7 +85,7 @@ def test_offline_mode_refuses_to_download(tmp_path, monkeypatch):
 
 def test_recorded_hashes_fill_in_unknown_and_git_blob_entries(tmp_path, monkeypatch):
     from mqeval.benchmarks.base import DataFile
-    from mqeval.benchmarks.downloads import recorded_hashes
+    from mqeval.downloads import recorded_hashes
 
     with FakeOpenAIServer(files={"/a.json": CONTENT, "/b.json": CONTENT}) as server:
         url_a, url_b = (f"http://127.0.0.1:{server.port}/{n}.json" for n in "ab")

@@ -6,9 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from mqeval.benchmarks.base import GenerationSpec, Sample
+from mqeval.benchmarks.base import GenerationSpec
 from mqeval.config import from_dict
+from mqeval.contract.samples import Sample
 from mqeval.contract.text_to_image import Capabilities, TextToImage
 from mqeval.errors import ConfigError
 from mqeval.generation.settings import SettingOverrides, deviations, resolve_settings
@@ -151,7 +151,6 @@ def test_diffusers_images_depend_only_on_their_own_generator(name):
     """Initial latents of image i come from generators[i] alone (exactly); whole images agree up to float rounding
     of batched products on CPU (the runner's fixed batches make them byte-identical across process counts)."""
     import torch
-
     from mqeval.model.kinds.diffusers_pipeline import initial_latents
 
     card = load_card(name)

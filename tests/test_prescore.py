@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from mqeval.benchmarks.base import ScoreOptions
 from mqeval.benchmarks.shapes import detector
+from mqeval.contract.scoring import ScoreOptions
 from mqeval.generation.runner import images_dir_of
 from mqeval.runner import generate_images, plan_run, score_images
 

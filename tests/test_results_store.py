@@ -5,10 +5,7 @@ import dataclasses
 import json
 
 import pytest
-
-from helpers_runner import FakeBenchmark, FakeGroup, FakePipeline, fake_settings
-
-from mqeval.benchmarks.base import ScoreOptions
+from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.generation.runner import generate
 from mqeval.results import schema
@@ -16,6 +13,8 @@ from mqeval.results.schema import SchemaVersionError
 from mqeval.results.store import load_run, load_runs, read_record
 from mqeval.runner import model_record, record_run
 from mqeval.zoo import load_card
+
+from helpers_runner import FakeBenchmark, FakeGroup, FakePipeline, fake_settings
 
 
 def make_run(run_dir, num_samples=3, limit=None):

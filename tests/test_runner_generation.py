@@ -5,12 +5,11 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from mqeval.generation.jobs import is_valid_image, make_batches, plan_jobs, shard
 from mqeval.generation.manifest import StaleImagesError
 from mqeval.generation.runner import generate
 from mqeval.seeding import derive_seed
+from PIL import Image
 
 from helpers_runner import FakeBenchmark, FakeGroup, FakePipeline, fake_settings, png_bytes, run_ranks_as_threads
 
@@ -118,7 +117,7 @@ def test_manifest_refuses_to_mix_configurations_unless_overwrite(tmp_path):
 
 
 def test_duplicate_sample_ids_are_refused(tmp_path):
-    from mqeval.benchmarks.base import Sample
+    from mqeval.contract.samples import Sample
     from mqeval.errors import ConfigError
 
     bench = FakeBenchmark()
@@ -163,7 +162,7 @@ def test_image_format_follows_the_layout_extension(tmp_path):
 
 def test_scoring_needs_every_image_of_the_protocol(tmp_path):
     """Samples that leave num_images at 1 still need images_per_prompt images before --strict scoring starts."""
-    from mqeval.benchmarks.base import ScoreOptions
+    from mqeval.contract.scoring import ScoreOptions
     from mqeval.errors import DataIntegrityError
     from mqeval.runner import score_images
 

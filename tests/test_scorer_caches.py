@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from mqeval.benchmarks.base import ScoreOptions
-from mqeval.benchmarks.geneval_rules import Detection
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.benchmarks.shapes.oracle import write_oracle
+from mqeval.contract.detection import Detection
+from mqeval.contract.scoring import ScoreOptions
 from mqeval.scorers.content_cache import ContentCache, to_bytes
 from mqeval.scorers.detection_cache import (
-    CachedColorClassifier, CachedDetector, arrays_to_detections, detections_to_arrays,
+    CachedColorClassifier,
+    CachedDetector,
+    arrays_to_detections,
+    detections_to_arrays,
 )
+from PIL import Image
 
 
 def test_shapes_rescoring_runs_no_detector(tmp_path, monkeypatch):
@@ -90,7 +92,6 @@ def test_detection_arrays_round_trip_without_masks_or_colours():
 
 def test_fid_features_are_cached_and_statistics_unchanged(tmp_path):
     import torch
-
     from mqeval.scorers.fid import InceptionFeatures
 
     class CheapFeatures(InceptionFeatures):
@@ -123,7 +124,7 @@ def test_fid_features_are_cached_and_statistics_unchanged(tmp_path):
 
 
 def test_vqa_answers_are_cached_but_failures_are_retried(tmp_path):
-    from mqeval.benchmarks.base import ScorerInfo
+    from mqeval.contract.scoring import ScorerInfo
     from mqeval.scorers.vqa import CachedVQA
 
     class Backend:

@@ -8,13 +8,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
-from mqeval.benchmarks.base import DataFile, ScoreOptions
+from mqeval.benchmarks.base import DataFile
 from mqeval.benchmarks.geneval_rules import TASKS, evaluate_image
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.benchmarks.shapes.detector import detect
 from mqeval.benchmarks.shapes.prompts import canonical_jsonl, standard_prompt_set
 from mqeval.benchmarks.shapes.world import COLORS, SHAPES, draw_scene, scene_for_metadata
+from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import ConfigError, DataIntegrityError, UnknownNameError
 
 OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}

@@ -13,8 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from mqeval.benchmarks.base import ScoreOptions
+from mqeval.contract.scoring import ScoreOptions
 from mqeval.generation.runner import images_dir_of
 from mqeval.runner import checkpoint_sha256, generate_images, plan_run, score_images
 

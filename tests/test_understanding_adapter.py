@@ -11,15 +11,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from PIL import Image
-
-from mqeval.benchmarks.base import ScoreOptions
 from mqeval.benchmarks.registry import load_benchmark
 from mqeval.benchmarks.understanding.adapter import BackboneResponder, cut_at_stops
 from mqeval.benchmarks.understanding.benchmark import extract_metric
 from mqeval.benchmarks.understanding.evaluate import choose_adapter, evaluate_understanding, per_sample_records
+from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import ConfigError, UserError
 from mqeval.model.config import BackboneConfig
+from PIL import Image
 
 HAS_LMMS = importlib.util.find_spec("lmms_eval") is not None
 

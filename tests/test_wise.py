@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from mqeval.benchmarks.registry import PLUGINS, load_benchmark, load_spec
+from mqeval.benchmarks.wise import protocol
+from mqeval.contract.scoring import ScoreOptions
+from mqeval.errors import DataIntegrityError
+from mqeval.fileio import sha256_file
 from PIL import Image
 
 from fake_openai_server import FakeOpenAIServer
-from mqeval.benchmarks.base import ScoreOptions
-from mqeval.benchmarks.registry import PLUGINS, load_benchmark, load_spec
-from mqeval.benchmarks.wise import protocol
-from mqeval.errors import DataIntegrityError
-from mqeval.fileio import sha256_file
 
 # A stand-in for the official judge script, in the same shape (the real one is downloaded at run time).
 STANDIN_SCRIPT = '''

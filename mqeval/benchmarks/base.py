@@ -12,17 +12,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 from mqeval.config import from_dict
-
-
-@dataclass(frozen=True)
-class Sample:
-    sample_id: str  # stable across runs and benchmark versions; seeds derive from it
-    index: int  # position in the benchmark's global order
-    prompt: str
-    num_images: int = 1
-    negative_prompt: Optional[str] = None
-    input_images: tuple[str, ...] = ()  # paths of conditioning images (editing-style benchmarks)
-    metadata: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable; what the scorer needs
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult
 
 
 @dataclass(frozen=True)
@@ -68,43 +59,6 @@ class BenchmarkSpec:
 
 
 @dataclass(frozen=True)
-class ScoreOptions:
-    """What scoring may need beyond the images: backends, endpoints, local weights and data."""
-
-    cache_dir: Optional[Path] = None
-    device: str = "cpu"
-    backend: Optional[str] = None  # detector / VQA backend name
-    judge_base_url: Optional[str] = None
-    judge_model: Optional[str] = None
-    judge_api_key_env: str = "OPENAI_API_KEY"
-    weights_path: Optional[str] = None  # local scorer weights (e.g. Inception, detector)
-    data_dir: Optional[str] = None  # local copy of data that is otherwise downloaded
-    batch_size: int = 16
-    judge_allow_http_key: bool = False  # send the API key over plain http to a host other than this machine
-    resolution: Optional[int] = None  # side of the run's images, when known (from its generation settings)
-    detector_weights: Optional[str] = None  # GenEval hf-mask2former weight set ("hf" / "official"), if overridden
-
-
-@dataclass(frozen=True)
-class ScorerInfo:
-    name: str
-    version: str
-    weights: Optional[str] = None  # id or sha256 of the scorer's weights
-    notes: tuple[str, ...] = ()
-
-
-@dataclass
-class ScoreResult:
-    metrics: dict[str, float]  # flat snake_case keys
-    higher_is_better: dict[str, bool]
-    per_sample: list[dict[str, Any]]  # one record per sample: {"sample_id", <metric>: value, ...}
-    scorer: ScorerInfo
-    warnings: list[str] = field(default_factory=list)  # e.g. unparseable judge answers: counted, never dropped
-    image_issues: dict[str, int] = field(default_factory=dict)  # mqeval.images.check counts per kind
-    incomplete: list[str] = field(default_factory=list)  # why the numbers cover less than the protocol asks
-
-
-@dataclass(frozen=True)
 class NoOptions:
     pass
 
@@ -143,7 +97,7 @@ class Benchmark(ABC):
     def preflight(self, options: ScoreOptions) -> None:
         """Before any image is generated: raise a UserError if scoring would fail (data files, scorer weights,
         endpoints). By default every data file the spec lists is resolved and its checksum checked."""
-        from mqeval.benchmarks.downloads import check_spec_data
+        from mqeval.downloads import check_spec_data
 
         check_spec_data(self.spec, options)
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
-from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScoreResult, ScorerInfo
+from mqeval.benchmarks.base import Benchmark
 from mqeval.benchmarks.geneval_layout import match_prompt_folders
 from mqeval.benchmarks.geneval_rules import GenEvalThresholds, aggregate_geneval, evaluate_image
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult, ScorerInfo
 from mqeval.errors import DataIntegrityError
 from mqeval.fileio import atomic_open, verify_sha256
 from mqeval.images.check import ImageReader

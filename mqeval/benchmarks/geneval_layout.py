@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from mqeval.benchmarks.base import Sample
+from mqeval.contract.samples import Sample
 
 METADATA_NAME = "metadata.jsonl"
 

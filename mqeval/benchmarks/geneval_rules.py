@@ -20,18 +20,10 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from mqeval.benchmarks.geneval_argsort import official_order
+from mqeval.contract.detection import Detection
 
 TASKS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 RELATIONS = ("left of", "right of", "above", "below")
-
-
-@dataclass(frozen=True)
-class Detection:
-    label: str
-    score: float
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
-    mask: Optional[np.ndarray] = None  # HxW bool instance mask, if the detector gives one
-    color: Optional[str] = None  # colour name, if the detector already knows it
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from mqeval.benchmarks.base import Benchmark, Sample
+from mqeval.benchmarks.base import Benchmark
+from mqeval.contract.samples import Sample
 from mqeval.errors import ConfigError
 from mqeval.generation.settings import GenerationSettings
 from mqeval.seeding import derive_seed

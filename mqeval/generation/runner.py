@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from mqeval.benchmarks.base import Benchmark, Sample
+from mqeval.benchmarks.base import Benchmark
+from mqeval.contract.samples import Sample
 from mqeval.fileio import atomic_path, remove_stale_temporaries
 from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.distributed import ProcessGroup

@@ -12,7 +12,7 @@ from mqeval.generation.limits import check_sampling
 from mqeval.zoo import ModelCard
 
 if TYPE_CHECKING:
-    from mqeval.benchmarks.base import Sample
+    from mqeval.contract.samples import Sample
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from mqeval.benchmarks.geneval_rules import Detection
+from mqeval.contract.detection import Detection
 from mqeval.fileio import image_sha256, sha256_file
 from mqeval.scorers.content_cache import Arrays, ContentCache, digest
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol, Sequence
 
-from mqeval.benchmarks.geneval_rules import Detection
+from mqeval.contract.detection import Detection
 from mqeval.errors import ConfigError, UserError
 from mqeval.registry import Registry
 
@@ -141,7 +141,7 @@ def detections_from_mmdet(result: Any, classnames: Sequence[str]) -> list[Detect
 # ---------------------------------------------------------------- mmdetection backend (official)
 
 def resolve_mmdet_checkpoint(options: DetectorOptions) -> tuple[Path, str]:
-    from mqeval.benchmarks.downloads import fetch_data_file
+    from mqeval.downloads import fetch_data_file
 
     resolved = fetch_data_file(
         f"{MMDET_MODEL}.pth", MMDET_CHECKPOINT_URL, MMDET_CHECKPOINT_SHA256,

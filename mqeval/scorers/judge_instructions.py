@@ -2,7 +2,7 @@
 
 For a judged score to be comparable, the judge must see the official instruction text word for word. Where that
 text has no licence that lets mqeval ship it, mqeval downloads the official script at run time (pinned to a commit
-and checked by hash; see mqeval.benchmarks.downloads) and reads the instruction out of its syntax tree: string
+and checked by hash; see mqeval.downloads) and reads the instruction out of its syntax tree: string
 literals and f-strings become a template whose `{placeholders}` are the f-string's fields
 (`{prompt_data['Prompt']}` -> `{Prompt}`, `{description1}` -> `{description1}`). Nothing in the script runs.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from typing import Any, Optional, Protocol, Sequence
 
-from mqeval.benchmarks.base import ScoreOptions, ScorerInfo
+from mqeval.contract.scoring import ScoreOptions, ScorerInfo
 from mqeval.errors import UserError
 from mqeval.registry import Registry
 

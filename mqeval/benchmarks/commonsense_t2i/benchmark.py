@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScorerInfo, ScoreResult
+from mqeval.benchmarks.base import Benchmark
 from mqeval.benchmarks.commonsense_t2i import protocol
-from mqeval.benchmarks.downloads import recorded_hashes, resolve_data_file
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult, ScorerInfo
+from mqeval.downloads import recorded_hashes, resolve_data_file
 from mqeval.errors import DataIntegrityError
 from mqeval.images.check import ImageReader
-from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings, JudgedPreflight
+from mqeval.scorers.judge import JudgeClient, JudgedPreflight, JudgeRequest, JudgeSettings
 from mqeval.scorers.judge_instructions import InstructionTemplate, assigned_template, source_version
 
 FIELDS = ("prompt1", "prompt2", "description1", "description2")

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScorerInfo, ScoreResult
-from mqeval.benchmarks.downloads import recorded_hashes, resolve_data_file
+from mqeval.benchmarks.base import Benchmark
 from mqeval.benchmarks.dpg_bench import protocol
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult, ScorerInfo
+from mqeval.downloads import recorded_hashes, resolve_data_file
 from mqeval.errors import UserError
 from mqeval.images.check import ImageReader
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
 
-from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScoreResult, ScorerInfo
+from mqeval.benchmarks.base import Benchmark
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult, ScorerInfo
 from mqeval.errors import DataIntegrityError
 from mqeval.images.check import ImageReader
 from mqeval.paths import cache_dir
@@ -54,7 +56,12 @@ class FidBenchmark(Benchmark):
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         from mqeval.scorers.content_cache import stage_cache
         from mqeval.scorers.fid import (
-            FEATURE_ID, InceptionFeatures, ReferenceKey, cached_reference_stats, frechet_distance, PREPROCESS_ID,
+            FEATURE_ID,
+            PREPROCESS_ID,
+            InceptionFeatures,
+            ReferenceKey,
+            cached_reference_stats,
+            frechet_distance,
         )
 
         out_dir = Path(out_dir)

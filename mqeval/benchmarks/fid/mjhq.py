@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from mqeval.benchmarks.base import DataFile
-from mqeval.benchmarks.downloads import fetch_data_file
+from mqeval.downloads import fetch_data_file
 from mqeval.errors import DataIntegrityError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

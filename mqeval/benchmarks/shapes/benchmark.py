@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from mqeval.benchmarks.base import Benchmark, BenchmarkSpec, Sample, ScoreOptions, ScorerInfo, ScoreResult
+from mqeval.benchmarks.base import Benchmark, BenchmarkSpec
 from mqeval.benchmarks.geneval_rules import GenEvalThresholds, aggregate_geneval, evaluate_image
 from mqeval.benchmarks.shapes.prompts import PROMPT_SETS, Metadata, prompt_set_sha256
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult, ScorerInfo
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.fileio import atomic_open
 from mqeval.scorers.detection_cache import cached_detections

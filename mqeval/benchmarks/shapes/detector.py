@@ -16,13 +16,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from mqeval.benchmarks.geneval_rules import Detection
 from mqeval.benchmarks.shapes.vocab import COLORS, SHAPES
 from mqeval.benchmarks.shapes.world import coverage
+from mqeval.contract.detection import Detection
 
 
 @dataclass(frozen=True)

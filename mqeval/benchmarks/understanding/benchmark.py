@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
-from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScoreResult
+from mqeval.benchmarks.base import Benchmark
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult
 from mqeval.errors import ConfigError, UserError
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from mqeval.benchmarks.base import ScoreResult, ScorerInfo
+from mqeval.contract.scoring import ScoreResult, ScorerInfo
 from mqeval.errors import UserError
 
 LMMS_EVAL_VERSION = "0.7.3"

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from mqeval.benchmarks.base import Benchmark, Sample, ScoreOptions, ScorerInfo, ScoreResult
-from mqeval.benchmarks.downloads import resolve_data_file
+from mqeval.benchmarks.base import Benchmark
 from mqeval.benchmarks.wise import protocol
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreOptions, ScoreResult, ScorerInfo
+from mqeval.downloads import resolve_data_file
 from mqeval.errors import DataIntegrityError
 from mqeval.images.check import ImageReader
-from mqeval.scorers.judge import JudgeClient, JudgeRequest, JudgeSettings, JudgedPreflight
+from mqeval.scorers.judge import JudgeClient, JudgedPreflight, JudgeRequest, JudgeSettings
 from mqeval.scorers.judge_instructions import InstructionTemplate, message_texts, source_version
 
 
