@@ -256,7 +256,8 @@ def run(
     from mqeval.generation.runner import images_dir_of
     from mqeval.paths import default_run_dir
     from mqeval.preflight import preflight
-    from mqeval.runner import check_scored, model_record, record_run, score_images
+    from mqeval.results.record import model_record, record_run
+    from mqeval.runner import check_scored, score_images
 
     if load_spec(benchmark).plugin == "lmms-eval":  # understanding suites score the MLLM, not generated images
         from mqeval.benchmarks.understanding.evaluate import run_understanding
@@ -343,7 +344,8 @@ def score(
     from mqeval.benchmarks.registry import load_benchmark
     from mqeval.generation.lock import run_lock
     from mqeval.origin import images_origin
-    from mqeval.runner import check_scored, model_record, record_run, score_images, select_samples, warn
+    from mqeval.results.record import model_record, record_run
+    from mqeval.runner import check_scored, score_images, select_samples, warn
 
     bench = load_benchmark(benchmark)
     samples, total = select_samples(bench, limit, str(data_dir) if data_dir else None)

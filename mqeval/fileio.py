@@ -8,7 +8,7 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Optional
 
 from mqeval.errors import DataIntegrityError
 
@@ -99,3 +99,11 @@ def verify_sha256(path: str | Path, expected: str | None) -> str:
             "delete it and download it again."
         )
     return actual
+
+
+def checkpoint_sha256(checkpoint: Optional[Path]) -> Optional[str]:
+    """sha256 of a checkpoint folder's model.safetensors (None: no folder, or no such file in it)."""
+    if checkpoint is None:
+        return None
+    weights = checkpoint / "model.safetensors"
+    return sha256_file(weights) if weights.is_file() else None

@@ -15,21 +15,14 @@ from mqeval.benchmarks.registry import load_benchmark
 from mqeval.config import to_dict
 from mqeval.contract.samples import Sample
 from mqeval.contract.scoring import ScoreOptions, ScoreResult
-from mqeval.environment import collect_environment
-from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError, UserError
-from mqeval.fileio import sha256_file
-from mqeval.generation.jobs import sample_seeds
+from mqeval.errors import ConfigError, DataIntegrityError, UserError
+from mqeval.fileio import checkpoint_sha256
 from mqeval.generation.settings import GenerationSettings, SettingOverrides, deviations, resolve_settings
-from mqeval.model.kinds import kind_of
+from mqeval.model.kinds import kind_of, resolve_checkpoint
+from mqeval.results.record import incomplete_reasons
 from mqeval.results.schema import (
-    SCHEMA_VERSION,
-    BenchmarkRecord,
-    EnvironmentRecord,
-    ModelRecord,
     RunRecord,
-    ScorerRecord,
 )
-from mqeval.results.store import new_run_id, sample_rows, utc_now, write_run
 from mqeval.zoo import ModelCard, resolve_card
 
 
@@ -69,37 +62,6 @@ class RunPlan:
             out.append(f"sampling settings differ from the benchmark protocol: {', '.join(self.overrides.describe())}")
         return out + deviations(self.card, self.settings, self.samples, self.benchmark.name,
                                 self.benchmark.spec.variant_of)
-
-
-def checkpoint_sha256(checkpoint: Optional[Path]) -> Optional[str]:
-    if checkpoint is None:
-        return None
-    weights = checkpoint / "model.safetensors"
-    return sha256_file(weights) if weights.is_file() else None
-
-
-def resolve_checkpoint(card: ModelCard, override: Optional[Path]) -> Optional[Path]:
-    """--checkpoint DIR wins; else the card's (None for random_init cards); a clear error when it is missing.
-    Cards of the other kinds: their weights folder, found (or refused at once) by their kind."""
-    if card.kind != "metaquery":
-        if override is not None:
-            raise ConfigError(f"--checkpoint applies to MetaQuery cards; '{card.name}' is a {card.kind} card "
-                              "(point its model_id at a local folder instead)")
-        return kind_of(card).locate_weights(card)
-    if override is not None:
-        override = Path(override)
-        if not (override / "config.json").is_file():
-            raise MissingCheckpointError(f"--checkpoint {override} is not a checkpoint folder (no config.json there)")
-        return override
-    path = card.require_checkpoint()
-    if path is not None and card.checkpoint.sha256:
-        actual = checkpoint_sha256(path)
-        if actual is None or not actual.startswith(card.checkpoint.sha256.lower()):
-            raise DataIntegrityError(
-                f"{path}/model.safetensors has sha256 {actual}, but model_zoo/{card.name}.yaml pins "
-                f"{card.checkpoint.sha256}"
-            )
-    return path
 
 
 def select_samples(benchmark: Benchmark, limit: Optional[int], data_dir: Optional[str]) -> tuple[list[Sample], int]:
@@ -190,20 +152,6 @@ def score_images(
     return result
 
 
-def incomplete_reasons(result: ScoreResult) -> list[str]:
-    """Why a result covers less than the protocol asks: unusable images, unanswered judge requests, no value."""
-    import math
-
-    reasons = list(result.incomplete)
-    unanswered = int(result.metrics.get("judge_failures", 0) or 0)
-    if unanswered:
-        reasons.append(f"{unanswered} judge request(s) unanswered")
-    empty = [k for k, v in result.metrics.items() if not math.isfinite(v)]
-    if empty:
-        reasons.append(f"no value for {', '.join(empty)}")
-    return reasons
-
-
 def check_scored(record: RunRecord, path: Path) -> None:
     """A run that scored nothing at all is an error (after its counts were recorded), never a quiet exit 0."""
     import math
@@ -211,82 +159,6 @@ def check_scored(record: RunRecord, path: Path) -> None:
     values = [v for k, v in record.metrics.items() if not k.startswith(("num_", "judge_")) and math.isfinite(v)]
     if record.incomplete and not values:
         raise DataIntegrityError(f"nothing could be scored ({'; '.join(record.incomplete)}); counts in {path}")
-
-
-def record_run(
-    run_dir: Path,
-    benchmark: Benchmark,
-    samples: list[Sample],
-    num_available: int,
-    limit: Optional[int],
-    result: ScoreResult,
-    images_dir: Path,
-    *,
-    model: ModelRecord,
-    settings: Optional[GenerationSettings],
-    batch_size: Optional[int],
-    device: str,
-    num_processes: int,
-    warnings: list[str],
-    precision: Optional[str] = None,
-) -> tuple[RunRecord, Path]:
-    """Write results.json + samples.jsonl into `run_dir`."""
-    run_dir = Path(run_dir)
-    spec = benchmark.spec
-    generation = None
-    if settings is not None:
-        generation = {**to_dict(settings), "batch_size": batch_size}
-        if precision is not None:
-            generation["precision"] = precision
-    record = RunRecord(
-        schema_version=SCHEMA_VERSION,
-        run_id=new_run_id(),
-        created=utc_now(),
-        benchmark=BenchmarkRecord(
-            name=spec.name, version=spec.version, variant_of=spec.variant_of,
-            prompt_set=getattr(benchmark.options, "prompt_set", None), data_sha256=benchmark.data_hashes(),
-            num_samples=len(samples), limit=limit if limit is not None and limit < num_available else None,
-        ),
-        model=model,
-        generation=generation,
-        scorer=ScorerRecord(name=result.scorer.name, version=result.scorer.version, weights=result.scorer.weights,
-                            notes=tuple(result.scorer.notes)),
-        metrics={k: float(v) for k, v in result.metrics.items()},
-        higher_is_better=dict(result.higher_is_better),
-        environment=EnvironmentRecord(**collect_environment(device, num_processes)),
-        warnings=tuple(warnings) + tuple(result.warnings),
-        incomplete=tuple(incomplete_reasons(result)),
-        image_issues=dict(result.image_issues),
-    )
-    seeds = [sample_seeds(s, settings) if settings else [] for s in samples]
-    images = [[_relative(p, run_dir) for p in benchmark.scored_paths(images_dir, s)] for s in samples]
-    path = write_run(run_dir, record, sample_rows(samples, seeds, images, result.per_sample))
-    return record, path
-
-
-def model_record(
-    card: Optional[ModelCard], checkpoint: Optional[Path], checkpoint_sha: Optional[str] = None
-) -> ModelRecord:
-    """The results' `model` entry; `checkpoint_sha` when known from a manifest instead of the folder. Hub weights are
-    recorded by their cache folder, snapshots/<commit>: the revision the run used."""
-    if card is not None and card.kind != "metaquery" and checkpoint is None:
-        from mqeval.model.kinds.hub_kind import cached_weights
-
-        checkpoint = cached_weights(card)
-    return ModelRecord(
-        card=card.name if card else None,
-        config=to_dict(card) if card else None,
-        random_init=bool(card and card.checkpoint.random_init),
-        checkpoint=str(checkpoint) if checkpoint else None,
-        checkpoint_sha256=checkpoint_sha or checkpoint_sha256(checkpoint),
-    )
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path(root).resolve()))
-    except ValueError:
-        return str(Path(path).resolve())
 
 
 def warn(message: str) -> None:

@@ -62,6 +62,12 @@ def test_the_shared_ground_imports_only_itself():
                        lambda n: n != "mqeval" and not any(n == g or n.startswith(g + ".") for g in ground)) == []
 
 
+def test_only_the_command_line_imports_the_orchestrator():
+    commands = {"mqeval.cli", "mqeval.train.commands", "mqeval.reports.commands", "mqeval.scorers.commands"}
+    assert _violations(lambda m: m not in commands,
+                       lambda n: n == "mqeval.runner" or n.startswith("mqeval.runner.")) == []
+
+
 def test_nothing_imports_the_command_line():
     assert _violations(lambda m: m != "mqeval.__main__",
                        lambda n: n == "mqeval.cli" or n.startswith("mqeval.cli.")) == []

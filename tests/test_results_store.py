@@ -9,9 +9,9 @@ from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.generation.runner import generate
 from mqeval.results import schema
+from mqeval.results.record import model_record, record_run
 from mqeval.results.schema import SchemaVersionError
 from mqeval.results.store import load_run, load_runs, read_record
-from mqeval.runner import model_record, record_run
 from mqeval.zoo import load_card
 
 from helpers_runner import FakeBenchmark, FakeGroup, FakePipeline, fake_settings

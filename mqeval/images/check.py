@@ -12,6 +12,8 @@ Results carry the counts per kind, samples.jsonl the issues of each sample's ima
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +56,7 @@ class ImageReader:
             self.note(path, "missing", "no such file")
             return None
         try:
-            with Image.open(path) as handle:
+            with _truncated_images_refused(), Image.open(path) as handle:
                 if pixels:
                     handle.load()
                     image, file_format = handle.copy(), handle.format
@@ -145,3 +147,21 @@ def common_side(paths: Iterable[Path]) -> Optional[int]:
         if width == height:
             sides[width] += 1
     return sides.most_common(1)[0][0] if sides else None
+
+
+_PIL_FLAG_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _truncated_images_refused():
+    """PIL's process-wide LOAD_TRUNCATED_IMAGES switched off while a file is checked: another library in the process
+    may have switched it on (lmms-eval does, on import), and a truncated image must be counted, not half-decoded."""
+    from PIL import ImageFile
+
+    with _PIL_FLAG_LOCK:
+        before = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = before

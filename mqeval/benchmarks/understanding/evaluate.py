@@ -111,8 +111,9 @@ def run_understanding(benchmark_name: str, model: str, *, checkpoint: Optional[P
                       batch_size: int = 1, run_dir: Optional[Path] = None) -> tuple[Any, Path]:
     """Score card `model` on an lmms-eval suite and store it as a normal run; return (RunRecord, results path)."""
     from mqeval.benchmarks.registry import load_benchmark
+    from mqeval.model.kinds import resolve_checkpoint
     from mqeval.paths import default_run_dir
-    from mqeval.runner import model_record, record_run, resolve_checkpoint
+    from mqeval.results.record import model_record, record_run
     from mqeval.zoo import resolve_card
 
     benchmark = load_benchmark(benchmark_name)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from mqeval.contract.text_to_image import Capabilities
-from mqeval.errors import ConfigError
+from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError
+from mqeval.fileio import checkpoint_sha256
 from mqeval.registry import Registry
 
 if TYPE_CHECKING:
@@ -100,3 +101,27 @@ class CheckedModel:
         if len(images) != len(prompts):
             raise RuntimeError(f"the model returned {len(images)} images for {len(prompts)} prompts")
         return GeneratedImages(images)
+
+
+def resolve_checkpoint(card: ModelCard, override: Optional[Path]) -> Optional[Path]:
+    """--checkpoint DIR wins; else the card's (None for random_init cards); a clear error when it is missing.
+    Cards of the other kinds: their weights folder, found (or refused at once) by their kind."""
+    if card.kind != "metaquery":
+        if override is not None:
+            raise ConfigError(f"--checkpoint applies to MetaQuery cards; '{card.name}' is a {card.kind} card "
+                              "(point its model_id at a local folder instead)")
+        return kind_of(card).locate_weights(card)
+    if override is not None:
+        override = Path(override)
+        if not (override / "config.json").is_file():
+            raise MissingCheckpointError(f"--checkpoint {override} is not a checkpoint folder (no config.json there)")
+        return override
+    path = card.require_checkpoint()
+    if path is not None and card.checkpoint.sha256:
+        actual = checkpoint_sha256(path)
+        if actual is None or not actual.startswith(card.checkpoint.sha256.lower()):
+            raise DataIntegrityError(
+                f"{path}/model.safetensors has sha256 {actual}, but model_zoo/{card.name}.yaml pins "
+                f"{card.checkpoint.sha256}"
+            )
+    return path

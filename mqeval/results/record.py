@@ -1,0 +1,116 @@
+"""A scored run written down: results.json + samples.jsonl, with everything that determines the numbers (the card
+and its checkpoint hash, the benchmark's version and data, the scorer, the settings, seeds and environment)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from mqeval.config import to_dict
+from mqeval.contract.samples import Sample
+from mqeval.contract.scoring import ScoreResult
+from mqeval.environment import collect_environment
+from mqeval.fileio import checkpoint_sha256
+from mqeval.generation.jobs import sample_seeds
+from mqeval.generation.settings import GenerationSettings
+from mqeval.results.schema import (
+    SCHEMA_VERSION,
+    BenchmarkRecord,
+    EnvironmentRecord,
+    ModelRecord,
+    RunRecord,
+    ScorerRecord,
+)
+from mqeval.results.store import new_run_id, sample_rows, utc_now, write_run
+
+if TYPE_CHECKING:
+    from mqeval.benchmarks.base import Benchmark
+    from mqeval.zoo import ModelCard
+
+
+def incomplete_reasons(result: ScoreResult) -> list[str]:
+    """Why a result covers less than the protocol asks: unusable images, unanswered judge requests, no value."""
+    reasons = list(result.incomplete)
+    unanswered = int(result.metrics.get("judge_failures", 0) or 0)
+    if unanswered:
+        reasons.append(f"{unanswered} judge request(s) unanswered")
+    empty = [k for k, v in result.metrics.items() if not math.isfinite(v)]
+    if empty:
+        reasons.append(f"no value for {', '.join(empty)}")
+    return reasons
+
+
+def record_run(
+    run_dir: Path,
+    benchmark: "Benchmark",
+    samples: list[Sample],
+    num_available: int,
+    limit: Optional[int],
+    result: ScoreResult,
+    images_dir: Path,
+    *,
+    model: ModelRecord,
+    settings: Optional[GenerationSettings],
+    batch_size: Optional[int],
+    device: str,
+    num_processes: int,
+    warnings: list[str],
+    precision: Optional[str] = None,
+) -> tuple[RunRecord, Path]:
+    """Write results.json + samples.jsonl into `run_dir`."""
+    run_dir = Path(run_dir)
+    spec = benchmark.spec
+    generation = None
+    if settings is not None:
+        generation = {**to_dict(settings), "batch_size": batch_size}
+        if precision is not None:
+            generation["precision"] = precision
+    record = RunRecord(
+        schema_version=SCHEMA_VERSION,
+        run_id=new_run_id(),
+        created=utc_now(),
+        benchmark=BenchmarkRecord(
+            name=spec.name, version=spec.version, variant_of=spec.variant_of,
+            prompt_set=getattr(benchmark.options, "prompt_set", None), data_sha256=benchmark.data_hashes(),
+            num_samples=len(samples), limit=limit if limit is not None and limit < num_available else None,
+        ),
+        model=model,
+        generation=generation,
+        scorer=ScorerRecord(name=result.scorer.name, version=result.scorer.version, weights=result.scorer.weights,
+                            notes=tuple(result.scorer.notes)),
+        metrics={k: float(v) for k, v in result.metrics.items()},
+        higher_is_better=dict(result.higher_is_better),
+        environment=EnvironmentRecord(**collect_environment(device, num_processes)),
+        warnings=tuple(warnings) + tuple(result.warnings),
+        incomplete=tuple(incomplete_reasons(result)),
+        image_issues=dict(result.image_issues),
+    )
+    seeds = [sample_seeds(s, settings) if settings else [] for s in samples]
+    images = [[_relative(p, run_dir) for p in benchmark.scored_paths(images_dir, s)] for s in samples]
+    path = write_run(run_dir, record, sample_rows(samples, seeds, images, result.per_sample))
+    return record, path
+
+
+def model_record(
+    card: Optional["ModelCard"], checkpoint: Optional[Path], checkpoint_sha: Optional[str] = None
+) -> ModelRecord:
+    """The results' `model` entry; `checkpoint_sha` when known from a manifest instead of the folder. Hub weights are
+    recorded by their cache folder, snapshots/<commit>: the revision the run used."""
+    if card is not None and card.kind != "metaquery" and checkpoint is None:
+        from mqeval.model.kinds.hub_kind import cached_weights
+
+        checkpoint = cached_weights(card)
+    return ModelRecord(
+        card=card.name if card else None,
+        config=to_dict(card) if card else None,
+        random_init=bool(card and card.checkpoint.random_init),
+        checkpoint=str(checkpoint) if checkpoint else None,
+        checkpoint_sha256=checkpoint_sha or checkpoint_sha256(checkpoint),
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
