@@ -59,7 +59,7 @@ def test_writer_errors_reach_the_loop(tmp_path):
 def test_a_failing_write_stops_generation(tmp_path, monkeypatch):
     import mqeval.generation.runner as runner
 
-    def failing(image, path):
+    def failing(image, path, before_rename=None):
         raise OSError("no space left on device")
 
     monkeypatch.setattr(runner, "save_image", failing)

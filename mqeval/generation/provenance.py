@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 from mqeval.fileio import atomic_open, sha256_file
 
@@ -65,8 +65,9 @@ class ImageLedger:
                 entries[name] = digest
         return entries
 
-    def record(self, image: Path) -> str:
-        digest = sha256_file(image)
+    def record(self, image: Path, content: Optional[Path] = None) -> str:
+        """Append `image`'s sha256, read from `content` when given (the file it is about to be renamed from)."""
+        digest = sha256_file(content or image)
         line = f"{digest}  {self._key(image)}\n".encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

@@ -90,9 +90,12 @@ def generate(
         remove_stale_temporaries(images_dir)
         if fingerprint is not None:
             write_manifest(out_dir, fingerprint)
-        adopt_legacy_images(ledger, (job.path for job in jobs if is_valid_image(job.path, size)))
+        valid = [job.path for job in jobs if is_valid_image(job.path, size)]
+        adopt_legacy_images(ledger, valid)
     group.barrier()
-    finished = trusted_images(ledger, [job.path for job in jobs if is_valid_image(job.path, size)], group.is_main)
+    if not group.is_main:  # the main rank scanned after its clean-up above; nobody writes before the next barrier
+        valid = [job.path for job in jobs if is_valid_image(job.path, size)]
+    finished = trusted_images(ledger, valid, group.is_main)
     group.barrier()
 
     pending = [batch for batch in make_batches(jobs, batch_size) if any(j.path not in finished for j in batch)]
@@ -140,10 +143,11 @@ def _run(
     disable = None if (progress and group.is_main) else True
     max_pending = 2 * max((len(b) for b in batches), default=1)
 
-    def save_and_record(image, path: Path) -> None:  # recorded after the rename: the ledger names whole images
-        save_image(image, path)
-        ledger.record(path)
-        if on_image is not None:  # e.g. the benchmark's prescore, overlapping scoring with the next batch
+    def save_and_record(image, path: Path) -> None:
+        # The ledger line is written before the rename: a run killed in between leaves a line for a missing file
+        # (ignored), never a whole image without its line (which a resume would take for a replaced one).
+        save_image(image, path, before_rename=lambda tmp: ledger.record(path, content=tmp))
+        if on_image is not None:  # e.g. the benchmark's prescorer, overlapping scoring with the next batch
             on_image(path)
 
     with tqdm(total=total, desc=desc, unit="img", disable=disable) as bar, \
@@ -201,11 +205,14 @@ def _generate_batch(pipeline: Callable, call: dict[str, Any], expected: int, dev
     return images
 
 
-def save_image(image, path: Path) -> None:
+def save_image(image, path: Path, before_rename: Optional[Callable[[Path], None]] = None) -> None:
     """Write to a temporary name beside `path`, then rename: a killed run never leaves a half-written image.
-    The format follows the extension (JPEG at PIL's default quality for `.jpg`, as the reference samplers save)."""
+    The format follows the extension (JPEG at PIL's default quality for `.jpg`, as the reference samplers save).
+    `before_rename` is called with the finished temporary file."""
     with atomic_path(path) as tmp:
         image.convert("RGB").save(tmp, format=image_format(path))
+        if before_rename is not None:
+            before_rename(Path(tmp))
 
 
 def _open_rgb(path: str):
