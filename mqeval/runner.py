@@ -93,7 +93,7 @@ def generate_images(
     progress: bool = True, acceleration: Optional[Any] = None, score_options: Optional[ScoreOptions] = None,
 ):
     """Write the run's images, loading the model on this process's device only if an image is missing. With
-    `score_options` (a `run`), each finished image is handed to the benchmark's `prescore` meanwhile."""
+    `score_options` (a `run`), each finished image is handed to the benchmark's prescorer meanwhile."""
     from mqeval.generation.acceleration import Acceleration
     from mqeval.generation.distributed import ProcessGroup
     from mqeval.generation.runner import LazyPipeline, generate
@@ -121,7 +121,7 @@ def generate_images(
     return generate(
         plan.benchmark, plan.samples, LazyPipeline(load), plan.settings, run_dir, batch_size=batch_size, group=group,
         progress=progress, fingerprint=plan.fingerprint(batch_size), overwrite=overwrite, acceleration=acceleration,
-        on_image=(lambda image: plan.benchmark.prescore(image, score_options)) if score_options else None,
+        on_image=plan.benchmark.prescorer(score_options) if score_options else None,
     )
 
 
@@ -132,13 +132,14 @@ def score_images(
     counted (the result is then marked incomplete); with `strict`, any of them is an error instead."""
     if not Path(images_dir).is_dir():
         raise DataIntegrityError(f"the images folder {images_dir} is missing (or not a folder)")
-    missing = [str(path) for s in samples for path in benchmark.scored_paths(images_dir, s) if not path.is_file()]
+    scored = [path for s in samples for path in benchmark.scored_paths(images_dir, s)]
+    missing = [str(path) for path in scored if not path.is_file()]
     if strict and missing:
         raise DataIntegrityError(
             f"--strict: {len(missing)} image(s) of {benchmark.name} are missing under {images_dir}, e.g. "
             f"{missing[0]}; generate them first (`mqeval generate`) or pass the folder that holds the official layout"
         )
-    if len(missing) == sum(len(benchmark.scored_paths(images_dir, s)) for s in samples):
+    if scored and len(missing) == len(scored):
         raise DataIntegrityError(
             f"all {len(missing)} images of {benchmark.name} are missing under {images_dir} (e.g. {missing[0]}); "
             "generate them first (`mqeval generate`) or pass the folder that holds the official layout"
@@ -146,9 +147,9 @@ def score_images(
     result = benchmark.score(images_dir, samples, options)
     for message in result.warnings:
         warn(message)
-    if strict and incomplete_reasons(result):
-        raise DataIntegrityError(f"--strict: the result is incomplete ({'; '.join(incomplete_reasons(result))}); "
-                                 "nothing was recorded")
+    reasons = incomplete_reasons(result) if strict else []
+    if reasons:
+        raise DataIntegrityError(f"--strict: the result is incomplete ({'; '.join(reasons)}); nothing was recorded")
     return result
 
 

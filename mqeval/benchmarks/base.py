@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 from mqeval.config import from_dict
 from mqeval.contract.samples import Sample
@@ -101,10 +101,12 @@ class Benchmark(ABC):
 
         check_spec_data(self.spec, options)
 
-    def prescore(self, image: Path, options: ScoreOptions) -> None:
-        """Scoring work one finished image allows while generation goes on (the runner's writer thread calls it
-        after each image of a `run`): it fills the scorer's content cache, so `score` finds that work done. By
-        default nothing: a scorer that needs the whole folder (FID) or a remote judge waits for `score`."""
+    def prescorer(self, options: ScoreOptions) -> Optional[Callable[[Path], None]]:
+        """Scoring work one finished image allows while generation goes on: a function, set up once per run, that
+        the runner's writer thread calls after each image of a `run`; it fills the scorer's content cache, so
+        `score` finds that work done. None (the default): a scorer that needs the whole folder (FID) or a remote
+        judge waits for `score`."""
+        return None
 
     @abstractmethod
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from mqeval.benchmarks.base import Benchmark, BenchmarkSpec
 from mqeval.benchmarks.geneval_rules import GenEvalThresholds, aggregate_geneval, evaluate_image
@@ -103,17 +103,22 @@ class ShapesBenchmark(Benchmark):
             with atomic_open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
 
-    def prescore(self, image: Path, options: ScoreOptions) -> None:
-        """The analytic detector on one finished image, into the cache `score` reads (same size, same reading)."""
+    def prescorer(self, options: ScoreOptions) -> Optional[Callable[[Path], None]]:
+        """The analytic detector on each finished image, into the cache `score` reads (same size, same reading)."""
         if options.resolution is None:
-            return
+            return None
         from mqeval.benchmarks.shapes.detector import detect
-        from mqeval.images.check import ImageReader, ImageRules
+        from mqeval.images.check import ImageRules, ImageReader
 
-        reader = ImageReader(Path(image).parent, ImageRules(size=options.resolution, resize=True))
-        opened = reader.open_rgb(Path(image))
-        if opened is not None:
-            cached_detections([Path(image)], detection_cache(options, options.resolution), lambda _: [detect(opened)])
+        rules = ImageRules(size=options.resolution, resize=True)
+        cache = detection_cache(options, options.resolution)
+
+        def prescore(image: Path) -> None:
+            opened = ImageReader(Path(image).parent, rules).open_rgb(Path(image))
+            if opened is not None:
+                cached_detections([Path(image)], cache, lambda _: [detect(opened)])
+
+        return prescore
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         """GenEval's reading of the layout (each folder's metadata.jsonl names its prompt); images are converted to
