@@ -1,4 +1,4 @@
-"""The `mqeval` command line. Thin: parsing, printing and launching; the work lives in mqeval.runner.
+"""The `mqeval` command line. Thin: parsing, printing and launching; the work lives in mqeval.evaluation.orchestrator.
 
 Nothing at module level imports torch, so `mqeval --help` and `mqeval ls` start fast. Every failure ends in one
 `Error: ...` line on stderr and a non-zero exit code, never a traceback (mqeval.cli_errors).
@@ -119,7 +119,7 @@ def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int,
         relaunch([*generate_args, "--no-warnings"], num_processes,
                  extra_env={**_single_process_threads(), **({LOCK_TOKEN_ENV: lock_token} if lock_token else {})})
         return
-    from mqeval.runner import generate_images
+    from mqeval.evaluation.orchestrator import generate_images
 
     report = generate_images(plan, run_dir, device=device, batch_size=batch_size, overwrite=overwrite,
                              progress=progress, acceleration=acceleration, score_options=score_options)
@@ -151,7 +151,7 @@ def _batch_size(batch_size: Optional[int], device: str, plan) -> int:
 
 
 def _plan(benchmark, model, limit, data_dir, checkpoint, seed, steps, guidance, show_warnings: bool = True):
-    from mqeval.runner import plan_run, warn
+    from mqeval.evaluation.orchestrator import plan_run, warn
 
     plan = plan_run(benchmark, model, limit=limit, data_dir=data_dir, checkpoint=checkpoint,
                     overrides=_overrides(seed, steps, guidance))
@@ -220,7 +220,7 @@ def _model_rows() -> list[tuple[str, str]]:
 
 
 def _benchmark_rows() -> list[tuple[str, str]]:
-    from mqeval.benchmarks.registry import load_spec, spec_paths
+    from mqeval.benchmarks.catalog import load_spec, spec_paths
 
     specs, rows = {}, []
     for name in spec_paths():
@@ -251,13 +251,13 @@ def run(
     detector_weights: Optional[str] = DETECTOR_WEIGHTS,
 ) -> None:
     """Generate a benchmark's images, score them and write results.json + samples.jsonl; print the scores."""
-    from mqeval.benchmarks.registry import load_spec
+    from mqeval.benchmarks.catalog import load_spec
     from mqeval.generation.lock import run_lock
-    from mqeval.generation.runner import images_dir_of
+    from mqeval.generation.sharded_writer import images_dir_of
     from mqeval.paths import default_run_dir
     from mqeval.preflight import preflight
     from mqeval.results.record import model_record, record_run
-    from mqeval.runner import check_scored, score_images
+    from mqeval.evaluation.orchestrator import check_scored, score_images
 
     if load_spec(benchmark).plugin == "lmms-eval":  # understanding suites score the MLLM, not generated images
         from mqeval.benchmarks.understanding.evaluate import run_understanding
@@ -341,11 +341,11 @@ def score(
     detector_weights: Optional[str] = DETECTOR_WEIGHTS,
 ) -> None:
     """Score existing images; writes results.json + samples.jsonl and prints the scores."""
-    from mqeval.benchmarks.registry import load_benchmark
+    from mqeval.benchmarks.catalog import load_benchmark
     from mqeval.generation.lock import run_lock
     from mqeval.origin import images_origin
     from mqeval.results.record import model_record, record_run
-    from mqeval.runner import check_scored, score_images, select_samples, warn
+    from mqeval.evaluation.orchestrator import check_scored, score_images, select_samples, warn
 
     bench = load_benchmark(benchmark)
     samples, total = select_samples(bench, limit, str(data_dir) if data_dir else None)

@@ -18,7 +18,7 @@ from mqeval.contract.samples import Sample
 from mqeval.errors import DataIntegrityError, UserError
 from mqeval.generation.manifest import MANIFEST_NAME, read_manifest
 from mqeval.generation.provenance import ImageLedger
-from mqeval.generation.runner import IMAGES_DIRNAME
+from mqeval.generation.sharded_writer import IMAGES_DIRNAME
 from mqeval.generation.settings import GenerationSettings
 from mqeval.paths import default_run_dir
 from mqeval.zoo import ModelCard, resolve_card
@@ -56,7 +56,7 @@ def scored_folder_run_dir(benchmark: str, images_dir: Path) -> Path:
 
 
 def _recorded_settings(manifest: dict[str, Any], run_dir: Path) -> Optional[GenerationSettings]:
-    from mqeval.config import from_dict
+    from mqeval.dataclass_io import from_dict
 
     if "settings" not in manifest:
         return None

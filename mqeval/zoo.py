@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from mqeval.config import from_dict, load_yaml, merge_over_base
+from mqeval.dataclass_io import from_dict, load_yaml, merge_over_base
 from mqeval.contract.text_to_image import Capabilities
 from mqeval.errors import ConfigError, MissingCheckpointError, UnknownNameError
-from mqeval.model.config import GenerationConfig, MetaQueryConfig
-from mqeval.model.kinds.config import DiffusersConfig, PythonConfig, TransformersConfig
+from mqeval.model.metaquery_config import GenerationConfig, MetaQueryConfig
+from mqeval.model.kinds.kind_configs import DiffusersConfig, PythonConfig, TransformersConfig
 from mqeval.paths import MODEL_ZOO_DIR, locate
 
 ModelKind = Literal["metaquery", "diffusers", "transformers", "python"]

@@ -23,7 +23,7 @@ def build_backbone(folder: Path, layers: int, width: int):
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     from mqeval.model.backbones.causal_lm import CausalLMBackbone
-    from mqeval.model.config import BackboneConfig
+    from mqeval.model.metaquery_config import BackboneConfig
     from mqeval.model.tiny import tiny_tokenizer
     from mqeval.paths import cache_dir
 

@@ -11,7 +11,8 @@ and the FLOPs per image against the device's floor.
 
 What it prints (one run, the two loops alternated `--repeats` times, best of each):
 - images/s of the bare loop (MetaQueryPipeline called batch after batch, images kept in memory) and of
-  `mqeval.generation.runner.generate` (the loop `mqeval run` uses: prefetch, background writer, validity checks),
+  `mqeval.generation.sharded_writer.generate` (the loop `mqeval run` uses: prefetch, background saver, validity
+  checks),
   and their ratio;
 - the share of the run's wall time spent in each stage (backbone, connector, denoiser, VAE decode, to-PIL) and the
   writer thread's busy time (it overlaps the next batch);
@@ -159,7 +160,7 @@ def bare_loop(model: Any, batches: list, settings: Any, acceleration: Any, devic
     """Seconds for the model's own pipeline over the batches, nothing written."""
     import torch
 
-    from mqeval.generation.runner import prepare_call
+    from mqeval.generation.sharded_writer import prepare_call
     from mqeval.model.pipeline import MetaQueryPipeline
 
     pipeline = MetaQueryPipeline(model)
@@ -177,7 +178,7 @@ def run_loop(model: Any, plan: Any, batch_size: int, acceleration: Any, group: A
     """Seconds for `mqeval run`'s generation (`generate`, as the CLI calls it) into an empty folder."""
     import shutil
 
-    from mqeval.generation.runner import generate
+    from mqeval.generation.sharded_writer import generate
 
     shutil.rmtree(out, ignore_errors=True)
     sync(group.device)
@@ -196,7 +197,7 @@ def sync(device: str) -> None:
 
 
 def stage_shares(model: Any, plan: Any, batch_size: int, acceleration: Any, group: Any, out: Path) -> dict:
-    import mqeval.generation.runner as runner_module
+    import mqeval.generation.sharded_writer as runner_module
     import mqeval.model.pipeline as pipeline_module
 
     timer = StageTimer(group.device.startswith("cuda"))
@@ -219,7 +220,7 @@ def flops_per_image(model: Any, plan: Any, acceleration: Any, device_type: str) 
     from torch.utils.flop_counter import FlopCounterMode
 
     from mqeval.generation.jobs import plan_jobs
-    from mqeval.generation.runner import prepare_call
+    from mqeval.generation.sharded_writer import prepare_call
     from mqeval.model.pipeline import MetaQueryPipeline
 
     job = plan_jobs(plan.benchmark, plan.samples[:1], plan.settings, Path(tempfile.gettempdir()))[:1]
@@ -285,7 +286,7 @@ def main() -> None:
     from mqeval.generation.settings import SettingOverrides
     from mqeval.model.loading import load_model
     from mqeval.paths import cache_dir
-    from mqeval.runner import plan_run
+    from mqeval.evaluation.orchestrator import plan_run
 
     with tempfile.TemporaryDirectory(prefix="mqeval-bench-") as tmp:
         tmp_path = Path(tmp)

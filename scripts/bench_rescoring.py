@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    from mqeval.benchmarks.registry import load_benchmark
+    from mqeval.benchmarks.catalog import load_benchmark
     from mqeval.contract.scoring import ScoreOptions
     from mqeval.scorers.content_cache import ContentCache
 

@@ -5,7 +5,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from mqeval.model.config import (  # noqa: E402
+from mqeval.model.metaquery_config import (  # noqa: E402
     BackboneConfig,
     ConditionConfig,
     ConnectorConfig,

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers_runner import FakeBenchmark, FakePipeline, fake_settings  # noqa: E402
 
 from mqeval.generation.distributed import ProcessGroup  # noqa: E402
-from mqeval.generation.runner import generate  # noqa: E402
+from mqeval.generation.sharded_writer import generate  # noqa: E402
 
 
 def main(out: str, batch_size: int) -> None:

@@ -1,8 +1,8 @@
 """Tiny training configs shared by the training tests (the metaquery-tiny card on 32 px shapes scenes)."""
 from __future__ import annotations
 
-from mqeval.config import from_dict
-from mqeval.train.config import TrainConfig
+from mqeval.dataclass_io import from_dict
+from mqeval.train.train_config import TrainConfig
 
 STEPS = 4
 

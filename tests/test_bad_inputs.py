@@ -21,7 +21,7 @@ import pytest
 import yaml
 from PIL import Image
 
-import mqeval.benchmarks.registry as registry
+import mqeval.benchmarks.catalog as registry
 from fake_openai_server import FakeOpenAIServer, Reply
 from helpers_cli_inprocess import closed_port, run_cli
 from mqeval.paths import MODEL_ZOO_DIR

@@ -9,7 +9,7 @@ import pytest
 
 from helpers_cli import mqeval
 from helpers_reports import lookup_for, write_run
-from mqeval.benchmarks.registry import load_spec
+from mqeval.benchmarks.catalog import load_spec
 from mqeval.generation.settings import resolve_settings
 from mqeval.reports.api import paper_report
 from mqeval.reports.intervals import StatsOptions

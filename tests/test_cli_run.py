@@ -84,9 +84,9 @@ def test_batch_size_changes_images_at_most_by_float_rounding(tmp_path):
     """Byte-identity across batch sizes needs a batch-invariant model; the tiny one is, up to one grey level."""
     from helpers_runner import FakeGroup
 
-    from mqeval.generation.runner import generate
+    from mqeval.generation.sharded_writer import generate
     from mqeval.model.loading import load_model
-    from mqeval.runner import plan_run
+    from mqeval.evaluation.orchestrator import plan_run
 
     plan = plan_run("shapes", "metaquery-tiny", limit=5)
     model = load_model(plan.card, None, device="cpu").eval()

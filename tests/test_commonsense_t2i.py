@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mqeval.benchmarks.commonsense_t2i import protocol
 from mqeval.benchmarks.commonsense_t2i.benchmark import load_pairs
-from mqeval.benchmarks.registry import PLUGINS, load_spec
+from mqeval.benchmarks.catalog import PLUGINS, load_spec
 from mqeval.contract.scoring import ScoreOptions
 from mqeval.fileio import sha256_file
 from PIL import Image

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mqeval.generation.runner import generate
+from mqeval.generation.sharded_writer import generate
 from mqeval.generation.settings import GenerationSettings
 from mqeval.model.loading import load_model
 from mqeval.model.metaquery import Condition

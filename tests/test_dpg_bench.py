@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from mqeval.benchmarks.dpg_bench import protocol
-from mqeval.benchmarks.registry import PLUGINS, load_benchmark, load_spec
+from mqeval.benchmarks.catalog import PLUGINS, load_benchmark, load_spec
 from mqeval.contract.scoring import ScoreOptions
 from mqeval.downloads import git_blob_sha1, resolve_data_file
 from mqeval.errors import DataIntegrityError
@@ -230,7 +230,7 @@ def _has_modelscope() -> bool:
 
 def test_a_folder_of_official_grids_alone_scores_like_its_tiles(tmp_path):
     """`mqeval score dpg-bench` on grids made elsewhere: the runner's presence check asks the plug-in what it reads."""
-    from mqeval.runner import score_images
+    from mqeval.evaluation.orchestrator import score_images
 
     bench = bench_with(write_csv(tmp_path / "dpg_bench.csv"), "dpg-bench-corrected")
     samples = [s for s in bench.samples() if s.sample_id in ("0", "1")]

@@ -10,7 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
-from mqeval.benchmarks.registry import load_benchmark
+from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import DataIntegrityError
 from PIL import Image

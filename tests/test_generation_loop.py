@@ -13,8 +13,8 @@ from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.batch_size import CPU_BATCH_SIZE, default_batch_size
 from mqeval.generation.jobs import is_valid_image
 from mqeval.generation.prefetch import prefetched
-from mqeval.generation.runner import generate, save_image
-from mqeval.generation.writer import ImageWriter
+from mqeval.generation.sharded_writer import generate, save_image
+from mqeval.generation.background_saver import ImageWriter
 
 from helpers_runner import FakeBenchmark, FakeGroup, FakePipeline, fake_settings
 
@@ -57,7 +57,7 @@ def test_writer_errors_reach_the_loop(tmp_path):
 
 
 def test_a_failing_write_stops_generation(tmp_path, monkeypatch):
-    import mqeval.generation.runner as runner
+    import mqeval.generation.sharded_writer as runner
 
     def failing(image, path, before_rename=None):
         raise OSError("no space left on device")

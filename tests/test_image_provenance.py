@@ -7,7 +7,7 @@ from PIL import Image
 from helpers_runner import FakeBenchmark, FakeGroup, FakePipeline, fake_settings, png_bytes
 from mqeval.fileio import sha256_file
 from mqeval.generation.provenance import LEDGER_NAME, ImageLedger
-from mqeval.generation.runner import generate
+from mqeval.generation.sharded_writer import generate
 
 
 def _generate(tmp, bench, fingerprint=None):

@@ -53,7 +53,7 @@ def test_the_contract_imports_nothing_of_mqeval_outside_it():
 
 def test_scorers_import_no_benchmark_and_no_orchestrator():
     assert _violations(lambda m: m.startswith("mqeval.scorers"),
-                       lambda n: n.startswith(("mqeval.benchmarks", "mqeval.runner", "mqeval.cli"))) == []
+                       lambda n: n.startswith(("mqeval.benchmarks", "mqeval.evaluation", "mqeval.cli"))) == []
 
 
 def test_the_shared_ground_imports_only_itself():
@@ -64,8 +64,8 @@ def test_the_shared_ground_imports_only_itself():
 
 def test_only_the_command_line_imports_the_orchestrator():
     commands = {"mqeval.cli", "mqeval.train.commands", "mqeval.reports.commands", "mqeval.scorers.commands"}
-    assert _violations(lambda m: m not in commands,
-                       lambda n: n == "mqeval.runner" or n.startswith("mqeval.runner.")) == []
+    assert _violations(lambda m: m not in commands and not m.startswith("mqeval.evaluation"),
+                       lambda n: n == "mqeval.evaluation" or n.startswith("mqeval.evaluation.")) == []
 
 
 def test_nothing_imports_the_command_line():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mqeval.errors import ConfigError
-from mqeval.model.config import ConnectorConfig
+from mqeval.model.metaquery_config import ConnectorConfig
 from mqeval.model.connectors import BidirectionalEncoder, EncProjConnector, ProjEncConnector, build_connector, rms_norm
 
 

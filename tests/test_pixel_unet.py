@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mqeval.errors import ConfigError
-from mqeval.model.config import PixelDecoderConfig
+from mqeval.model.metaquery_config import PixelDecoderConfig
 from mqeval.model.decoders.pixel_unet import PixelUNet
 
 UNET = PixelDecoderConfig(image_size=16, width=8, depth=1, num_heads=2, caption_dim=12, architecture="unet",

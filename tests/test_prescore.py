@@ -6,8 +6,8 @@ import dataclasses
 
 from mqeval.benchmarks.shapes import detector
 from mqeval.contract.scoring import ScoreOptions
-from mqeval.generation.runner import images_dir_of
-from mqeval.runner import generate_images, plan_run, score_images
+from mqeval.generation.sharded_writer import images_dir_of
+from mqeval.evaluation.orchestrator import generate_images, plan_run, score_images
 
 
 def test_a_run_detects_each_image_while_generating_and_score_finds_it_done(tmp_path, monkeypatch):

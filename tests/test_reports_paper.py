@@ -204,7 +204,7 @@ def test_a_card_tag_points_a_row_at_its_small_scale_twin(tmp_path):
 
 
 def test_every_generation_column_names_a_benchmark_spec():
-    from mqeval.benchmarks.registry import spec_paths
+    from mqeval.benchmarks.catalog import spec_paths
 
     known = set(spec_paths())
     understanding = {"mme", "mmbench", "seed-bench", "mmmu", "mm-vet"}  # lmms-eval suites: no plug-in in mqeval yet

@@ -7,7 +7,7 @@ import json
 import pytest
 from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import ConfigError, DataIntegrityError
-from mqeval.generation.runner import generate
+from mqeval.generation.sharded_writer import generate
 from mqeval.results import schema
 from mqeval.results.record import model_record, record_run
 from mqeval.results.schema import SchemaVersionError

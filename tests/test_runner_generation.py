@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mqeval.generation.jobs import is_valid_image, make_batches, plan_jobs, shard
 from mqeval.generation.manifest import StaleImagesError
-from mqeval.generation.runner import generate
+from mqeval.generation.sharded_writer import generate
 from mqeval.seeding import derive_seed
 from PIL import Image
 
@@ -134,7 +134,7 @@ def test_temporary_files_of_a_killed_run_are_removed(tmp_path):
 
 
 def test_lazy_pipeline_loads_the_model_only_when_an_image_is_missing(tmp_path):
-    from mqeval.generation.runner import LazyPipeline
+    from mqeval.generation.sharded_writer import LazyPipeline
 
     loads = []
 
@@ -149,7 +149,7 @@ def test_lazy_pipeline_loads_the_model_only_when_an_image_is_missing(tmp_path):
 
 def test_image_format_follows_the_layout_extension(tmp_path):
     """A layout that asks for .jpg gets real JPEGs, and they count as finished on a rerun (no regeneration)."""
-    from mqeval.generation.runner import save_image
+    from mqeval.generation.sharded_writer import save_image
 
     jpg, png = tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.png"
     for path in (jpg, png):
@@ -164,7 +164,7 @@ def test_scoring_needs_every_image_of_the_protocol(tmp_path):
     """Samples that leave num_images at 1 still need images_per_prompt images before --strict scoring starts."""
     from mqeval.contract.scoring import ScoreOptions
     from mqeval.errors import DataIntegrityError
-    from mqeval.runner import score_images
+    from mqeval.evaluation.orchestrator import score_images
 
     run(tmp_path, batch_size=2)
     bench = FakeBenchmark()

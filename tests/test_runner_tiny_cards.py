@@ -24,7 +24,7 @@ def test_every_backbone_and_decoder_family_has_a_tiny_random_card():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in TINY if n != "metaquery-tiny"])
 def test_tiny_card_generates_a_benchmark_sample(tmp_path, name):
-    from mqeval.runner import generate_images, plan_run
+    from mqeval.evaluation.orchestrator import generate_images, plan_run
 
     plan = plan_run("shapes", name, limit=1)
     report = generate_images(plan, tmp_path, batch_size=4, progress=False)
@@ -37,7 +37,7 @@ def test_checkpoint_option_loads_saved_weights_and_records_their_hash(tmp_path):
     """Saving the seeded random model and passing it as --checkpoint gives the same images, with its sha256."""
     from mqeval.fileio import sha256_file
     from mqeval.model.loading import load_model
-    from mqeval.runner import generate_images, plan_run
+    from mqeval.evaluation.orchestrator import generate_images, plan_run
 
     random_plan = plan_run("shapes", "metaquery-tiny", limit=1)
     load_model(random_plan.card).save_pretrained(tmp_path / "ckpt")

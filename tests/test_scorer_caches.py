@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mqeval.benchmarks.registry import load_benchmark
+from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.benchmarks.shapes.oracle import write_oracle
 from mqeval.contract.detection import Detection
 from mqeval.contract.scoring import ScoreOptions

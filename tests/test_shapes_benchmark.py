@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mqeval.benchmarks.base import DataFile
 from mqeval.benchmarks.geneval_rules import TASKS, evaluate_image
-from mqeval.benchmarks.registry import load_benchmark
+from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.benchmarks.shapes.detector import detect
 from mqeval.benchmarks.shapes.prompts import canonical_jsonl, standard_prompt_set
 from mqeval.benchmarks.shapes.world import COLORS, SHAPES, draw_scene, scene_for_metadata

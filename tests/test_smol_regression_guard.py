@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from mqeval.contract.scoring import ScoreOptions
 from mqeval.fileio import checkpoint_sha256
-from mqeval.generation.runner import images_dir_of
-from mqeval.runner import generate_images, plan_run, score_images
+from mqeval.generation.sharded_writer import images_dir_of
+from mqeval.evaluation.orchestrator import generate_images, plan_run, score_images
 
 GUARD = Path(__file__).parent / "data" / "metaquery_smol_shapes_guard.json"
 

@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 import pytest
 
-from mqeval.config import ConfigError, deep_merge, from_dict, to_dict
+from mqeval.dataclass_io import ConfigError, deep_merge, from_dict, to_dict
 from mqeval.errors import DataIntegrityError, MissingCheckpointError, UnknownNameError
 from mqeval.fileio import atomic_open, sha256_bytes, verify_sha256
 from mqeval.registry import Registry

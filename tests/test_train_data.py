@@ -6,9 +6,9 @@ import tarfile
 import pytest
 from PIL import Image
 
-from mqeval.config import from_dict
+from mqeval.dataclass_io import from_dict
 from mqeval.paths import MODEL_ZOO_DIR
-from mqeval.train.config import DataConfig, load_train_config
+from mqeval.train.train_config import DataConfig, load_train_config
 from mqeval.train.data import StepSampler, build_dataset, load_examples, resize_crop, to_tensor
 from mqeval.train.loop import SpikeGuard
 from mqeval.zoo import card_names
@@ -147,7 +147,7 @@ def test_every_training_config_loads_and_names_a_card(path):
 
 def test_unknown_training_key_is_an_error():
     from mqeval.errors import ConfigError
-    from mqeval.train.config import TrainConfig
+    from mqeval.train.train_config import TrainConfig
 
     with pytest.raises(ConfigError, match="did you mean 'max_steps'"):
         from_dict(TrainConfig, {"model": "m", "output_dir": "o", "data": {"kind": "shapes"}, "max_step": 3})

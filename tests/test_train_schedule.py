@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from mqeval.train.config import OptimConfig
+from mqeval.train.train_config import OptimConfig
 from mqeval.train.optim import build_scheduler
 
 SCALES = (1.0, 10.0)  # a group at the base lr and one with a 10x lr multiplier

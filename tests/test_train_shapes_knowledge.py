@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from mqeval.benchmarks.registry import load_benchmark
+from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.benchmarks.shapes.knowledge import KNOWLEDGE_FACTS, knowledge_prompt_set
 from mqeval.benchmarks.shapes.vocab import COLORS, SHAPES
 

@@ -11,13 +11,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from mqeval.benchmarks.registry import load_benchmark
+from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.benchmarks.understanding.adapter import BackboneResponder, cut_at_stops
 from mqeval.benchmarks.understanding.benchmark import extract_metric
 from mqeval.benchmarks.understanding.evaluate import choose_adapter, evaluate_understanding, per_sample_records
 from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import ConfigError, UserError
-from mqeval.model.config import BackboneConfig
+from mqeval.model.metaquery_config import BackboneConfig
 from PIL import Image
 
 HAS_LMMS = importlib.util.find_spec("lmms_eval") is not None
@@ -71,7 +71,7 @@ def test_adapter_choice():
 @pytest.fixture(scope="module")
 def responder():
     from mqeval.model.backbones import build_backbone
-    from mqeval.model.config import ConditionConfig
+    from mqeval.model.metaquery_config import ConditionConfig
 
     torch.manual_seed(0)
     config = BackboneConfig(family="qwen2_5_vl", model_id="tiny://qwen2_5_vl", tuning="lora", dtype="float32")

@@ -15,10 +15,10 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from mqeval.benchmarks.registry import load_benchmark
+from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.benchmarks.understanding.adapter import BackboneResponder, lmms_class
 from mqeval.benchmarks.understanding.evaluate import evaluate_understanding
-from mqeval.model.config import BackboneConfig
+from mqeval.model.metaquery_config import BackboneConfig
 
 
 def write_toy_task(folder):
@@ -72,7 +72,7 @@ def test_mqeval_adapter_runs_inside_lmms_eval(tmp_path):
     from lmms_eval.tasks import TaskManager
 
     from mqeval.model.backbones import build_backbone
-    from mqeval.model.config import ConditionConfig
+    from mqeval.model.metaquery_config import ConditionConfig
 
     write_toy_task(tmp_path)
     torch.manual_seed(0)

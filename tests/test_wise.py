@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from mqeval.benchmarks.registry import PLUGINS, load_benchmark, load_spec
+from mqeval.benchmarks.catalog import PLUGINS, load_benchmark, load_spec
 from mqeval.benchmarks.wise import protocol
 from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import DataIntegrityError
@@ -59,7 +59,7 @@ def with_standin_hashes(spec, folder: Path):
 
 def use_standins(monkeypatch, folder: Path) -> None:
     """Every WISE spec the registry loads gets the stand-in files' hashes."""
-    import mqeval.benchmarks.registry as registry
+    import mqeval.benchmarks.catalog as registry
 
     real_load_spec = registry.load_spec
     monkeypatch.setattr(registry, "load_spec", lambda name, *a, **k: with_standin_hashes(real_load_spec(name, *a, **k),

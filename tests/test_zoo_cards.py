@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import pytest
 
-from mqeval.config import load_yaml, to_dict
+from mqeval.dataclass_io import load_yaml, to_dict
 from mqeval.reports.published import row_labels
 from mqeval.zoo import card_names, card_paths, load_card
 
@@ -124,8 +124,8 @@ def test_card_semantics_survive_the_model_code_at_tiny_scale(name, trains):
     """The card's architecture with tiny:// weights of the same families: what trains is what the table says."""
     import torch
 
-    from mqeval.config import deep_merge, from_dict
-    from mqeval.model.config import MetaQueryConfig
+    from mqeval.dataclass_io import deep_merge, from_dict
+    from mqeval.model.metaquery_config import MetaQueryConfig
     from mqeval.model.metaquery import MetaQuery
 
     raw = to_dict(load_card(name).model)

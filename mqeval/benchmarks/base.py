@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
 
-from mqeval.config import from_dict
+from mqeval.dataclass_io import from_dict
 from mqeval.contract.samples import Sample
 from mqeval.contract.scoring import ScoreOptions, ScoreResult
 

@@ -29,7 +29,7 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
 
 
 def has_images(run_dir: Path) -> bool:
-    from mqeval.generation.runner import IMAGES_DIRNAME
+    from mqeval.generation.sharded_writer import IMAGES_DIRNAME
 
     images = Path(run_dir) / IMAGES_DIRNAME
     return images.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in images.rglob("*"))

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mqeval.errors import ConfigError
-from mqeval.model.config import ConnectorConfig
+from mqeval.model.metaquery_config import ConnectorConfig
 
 
 INIT_STD = 0.014

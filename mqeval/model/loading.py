@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from mqeval.config import to_dict
+from mqeval.dataclass_io import to_dict
 from mqeval.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -14,10 +14,10 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
-from mqeval.config import from_dict, to_dict
+from mqeval.dataclass_io import from_dict, to_dict
 from mqeval.errors import ConfigError, UserError
 from mqeval.model.backbones import build_backbone
-from mqeval.model.config import MetaQueryConfig
+from mqeval.model.metaquery_config import MetaQueryConfig
 from mqeval.model.connectors import build_connector
 from mqeval.model.decoders import build_decoder
 from mqeval.model.decoders.base import Generators, rand

@@ -14,7 +14,7 @@ BenchmarkLookup = Callable[[str], object]
 
 
 def default_lookup(name: str) -> object:
-    from mqeval.benchmarks.registry import load_benchmark
+    from mqeval.benchmarks.catalog import load_benchmark
 
     return load_benchmark(name)
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from mqeval.config import to_dict
+from mqeval.dataclass_io import to_dict
 from mqeval.contract.samples import Sample
 from mqeval.contract.scoring import ScoreResult
 from mqeval.environment import collect_environment

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from mqeval.config import from_dict, to_dict
+from mqeval.dataclass_io import from_dict, to_dict
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.extras import require
 from mqeval.fileio import atomic_open, write_json

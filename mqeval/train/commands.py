@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         """
         from mqeval.errors import UserError
         from mqeval.generation.distributed import in_distributed_launch, relaunch
-        from mqeval.train.config import load_train_config
+        from mqeval.train.train_config import load_train_config
 
         if num_processes < 1:
             raise UserError(f"--num-processes must be at least 1, got {num_processes}")

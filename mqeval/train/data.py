@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.extras import require
-from mqeval.train.config import DataConfig
+from mqeval.train.train_config import DataConfig
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from mqeval.config import to_dict
+from mqeval.dataclass_io import to_dict
 from mqeval.fileio import write_json
-from mqeval.train.config import TrainConfig
+from mqeval.train.train_config import TrainConfig
 
 TAGS = {"no": None, "bf16": "bf16", "fp16": "fp16"}
 LOG_NAME = "train_log.jsonl"  # one JSON line per logged step: loss, grad norm, lr, throughput, time split

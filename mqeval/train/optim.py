@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from mqeval.train.config import OptimConfig
+from mqeval.train.train_config import OptimConfig
 
 
 def parameter_groups(model, config: OptimConfig) -> list[dict]:

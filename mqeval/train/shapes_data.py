@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-from mqeval.train.config import DataConfig
+from mqeval.train.train_config import DataConfig
 from mqeval.train.data import Example
 
 TEMPLATES = ("a picture of {}", "an image of {}", "a drawing of {}", "{}")

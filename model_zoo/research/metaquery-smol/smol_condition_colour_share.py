@@ -43,7 +43,7 @@ def main(card_name: str = "metaquery-smol", checkpoint: str | None = None) -> No
     card = load_card(card_name)
     if checkpoint == "init":  # what stage 1 (model_zoo/<card>.train.yaml) starts from
         from mqeval.model.metaquery import MetaQuery
-        from mqeval.train.config import load_train_config
+        from mqeval.train.train_config import load_train_config
         from mqeval.train.connector_init import standardize_on_training_captions
         from mqeval.train.data import build_dataset
         from mqeval.zoo import MODEL_ZOO_DIR

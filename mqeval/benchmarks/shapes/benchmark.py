@@ -39,7 +39,7 @@ SCORER = ScorerInfo(
 def detection_cache(options: ScoreOptions, size: Any):
     """The analytic detector's outputs, cached by image content and the side the image is judged at."""
     from mqeval.benchmarks.shapes.detector import DetectorConfig
-    from mqeval.config import to_dict
+    from mqeval.dataclass_io import to_dict
     from mqeval.scorers.content_cache import stage_cache
 
     return stage_cache(options, "shapes-detections", {"scorer": SCORER.name, "version": SCORER.version,

@@ -50,7 +50,7 @@ def write_oracle(
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    from mqeval.benchmarks.registry import load_benchmark
+    from mqeval.benchmarks.catalog import load_benchmark
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)

@@ -110,7 +110,7 @@ def run_understanding(benchmark_name: str, model: str, *, checkpoint: Optional[P
                       adapter: Optional[str] = None, limit: Optional[int] = None, device: str = "cuda",
                       batch_size: int = 1, run_dir: Optional[Path] = None) -> tuple[Any, Path]:
     """Score card `model` on an lmms-eval suite and store it as a normal run; return (RunRecord, results path)."""
-    from mqeval.benchmarks.registry import load_benchmark
+    from mqeval.benchmarks.catalog import load_benchmark
     from mqeval.model.kinds import resolve_checkpoint
     from mqeval.paths import default_run_dir
     from mqeval.results.record import model_record, record_run

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     import torch
 
     from mqeval.model.backbones.base import Backbone
-    from mqeval.model.config import BackboneConfig, ConditionConfig
+    from mqeval.model.metaquery_config import BackboneConfig, ConditionConfig
 
 BACKBONES: Registry = Registry("backbone family")
 BACKBONES.register("causal_lm", "mqeval.model.backbones.causal_lm:CausalLMBackbone")
@@ -19,7 +19,7 @@ BACKBONES.register("llava_onevision", "mqeval.model.backbones.llava_onevision:Ll
 
 def build_backbone(config: "BackboneConfig", condition: Optional["ConditionConfig"] = None,
                    dtype: Optional["torch.dtype"] = None) -> "Backbone":
-    from mqeval.model.config import ConditionConfig
+    from mqeval.model.metaquery_config import ConditionConfig
 
     condition = condition or ConditionConfig()
     backbone = BACKBONES.get(config.family)(config, dtype)

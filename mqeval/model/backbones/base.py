@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mqeval.errors import UserError
-from mqeval.model.config import BackboneConfig
+from mqeval.model.metaquery_config import BackboneConfig
 
 # Begin/end-of-image token pairs known from common MLLM tokenizers, in order of preference.
 MARKER_PAIRS = (

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 
 from mqeval.model.backbones.base import Backbone, text_position_ids
-from mqeval.model.config import BackboneConfig
+from mqeval.model.metaquery_config import BackboneConfig
 from mqeval.model.hub import resolve_model_path
 
 

@@ -8,7 +8,7 @@ from mqeval.registry import Registry
 if TYPE_CHECKING:
     import torch
 
-    from mqeval.model.config import DecoderConfig
+    from mqeval.model.metaquery_config import DecoderConfig
     from mqeval.model.decoders.base import Decoder
 
 DECODERS: Registry = Registry("decoder family")

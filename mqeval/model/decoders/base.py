@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mqeval.errors import ConfigError
-from mqeval.model.config import DecoderConfig
+from mqeval.model.metaquery_config import DecoderConfig
 
 # One generator for a batch, or one per example (training: draws independent of how the batch is split).
 Generators = Union[torch.Generator, Sequence[torch.Generator], None]

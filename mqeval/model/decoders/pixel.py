@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from mqeval.errors import ConfigError
-from mqeval.model.config import DecoderConfig, PixelDecoderConfig
+from mqeval.model.metaquery_config import DecoderConfig, PixelDecoderConfig
 from mqeval.model.decoders.base import FlowDecoder, check_prediction_type
 from mqeval.model.decoders.pixel_dit import PixelDiT
 from mqeval.model.decoders.pixel_unet import PixelUNet

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mqeval.model.config import PixelDecoderConfig
+from mqeval.model.metaquery_config import PixelDecoderConfig
 from mqeval.model.connectors import rms_norm
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mqeval.model.config import PixelDecoderConfig
+from mqeval.model.metaquery_config import PixelDecoderConfig
 from mqeval.model.decoders.pixel_dit import Attention, CaptionConditioned
 
 

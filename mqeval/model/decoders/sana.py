@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mqeval.errors import ConfigError
-from mqeval.model.config import DecoderConfig
+from mqeval.model.metaquery_config import DecoderConfig
 from mqeval.model.decoders.base import FlowDecoder, check_prediction_type, diffusers_source
 
 

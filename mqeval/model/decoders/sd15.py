@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mqeval.errors import ConfigError
-from mqeval.model.config import DecoderConfig
+from mqeval.model.metaquery_config import DecoderConfig
 from mqeval.model.decoders.base import Decoder, check_prediction_type, diffusers_source, randint, randn
 
 

@@ -41,7 +41,7 @@ class ModelKind:
         return None
 
     def fingerprint(self, card: "ModelCard", weights: Optional[Path]) -> dict[str, Any]:
-        from mqeval.config import to_dict
+        from mqeval.dataclass_io import to_dict
         from mqeval.zoo import KIND_BLOCKS
 
         return {"card": card.name, "kind": card.kind, "config": to_dict(getattr(card, KIND_BLOCKS[card.kind]))}

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mqeval.model.kinds import ModelKind
-from mqeval.model.kinds.config import HubModelConfig
+from mqeval.model.kinds.kind_configs import HubModelConfig
 
 
 class HubKind(ModelKind):

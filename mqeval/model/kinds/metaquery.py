@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mqeval.contract.text_to_image import Capabilities
-from mqeval.model.config import GenerationConfig
+from mqeval.model.metaquery_config import GenerationConfig
 from mqeval.model.kinds import ModelKind
 
 _SCHEDULERS = typing.get_args(typing.get_type_hints(GenerationConfig)["scheduler"])
@@ -20,7 +20,7 @@ class MetaQueryKind(ModelKind):
         return card.metaquery.decoder.resolution
 
     def fingerprint(self, card, weights: Optional[Path]) -> dict[str, Any]:
-        from mqeval.config import to_dict
+        from mqeval.dataclass_io import to_dict
 
         return {"card": card.name, "config": to_dict(card.metaquery)}  # as before kinds existed: old runs resume
 

@@ -1,11 +1,11 @@
-"""Typed training configuration (model_zoo/<name>.train.yaml), loaded strictly with mqeval.config.from_dict."""
+"""Typed training configuration (model_zoo/<name>.train.yaml), loaded strictly with mqeval.dataclass_io.from_dict."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from mqeval.config import from_dict, load_yaml
+from mqeval.dataclass_io import from_dict, load_yaml
 from mqeval.paths import locate
 
 Stage = Literal["text-to-image", "reconstruction", "editing", "instruction-tuning"]
@@ -129,7 +129,7 @@ def _base_path(path: Path, base: str) -> Path:
 
 
 def load_train_config(path: str | Path, overrides: Optional[dict] = None) -> TrainConfig:
-    from mqeval.config import deep_merge, merge_over_base
+    from mqeval.dataclass_io import deep_merge, merge_over_base
 
     raw = merge_over_base(locate(path).resolve(), load_yaml, _base_path, "train config")
     if overrides:

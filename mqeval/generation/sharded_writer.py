@@ -8,7 +8,7 @@ Steps (every rank runs them; `barrier` keeps them in step):
 4. cut fixed batches from the global order, keep those with a missing image, rank r takes pending batch k if
    k % world == r (see mqeval.generation.jobs for why);
 5. run the pipeline with one torch.Generator per image (the next batch's inputs prepared meanwhile), save missing
-   images to a temporary name and rename, on a background thread (mqeval.generation.writer);
+   images to a temporary name and rename, on a background thread (mqeval.generation.background_saver);
 6. barrier; the main rank checks that every image is there and calls benchmark.finalize.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from mqeval.generation.manifest import MANIFEST_NAME, check_manifest, write_mani
 from mqeval.generation.prefetch import prefetched
 from mqeval.generation.provenance import ImageLedger, adopt_legacy_images, trusted_images
 from mqeval.generation.settings import GenerationSettings
-from mqeval.generation.writer import ImageWriter
+from mqeval.generation.background_saver import ImageWriter
 
 IMAGES_DIRNAME = "images"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mqeval.benchmarks.base import Benchmark, BenchmarkSpec
-from mqeval.config import from_dict, load_yaml
+from mqeval.dataclass_io import from_dict, load_yaml
 from mqeval.errors import UnknownNameError
 from mqeval.paths import BENCHMARK_SPECS_DIR
 from mqeval.registry import Registry

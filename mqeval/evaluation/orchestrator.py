@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mqeval.benchmarks.base import Benchmark
-from mqeval.benchmarks.registry import load_benchmark
-from mqeval.config import to_dict
+from mqeval.benchmarks.catalog import load_benchmark
+from mqeval.dataclass_io import to_dict
 from mqeval.contract.samples import Sample
 from mqeval.contract.scoring import ScoreOptions, ScoreResult
 from mqeval.errors import ConfigError, DataIntegrityError, UserError
@@ -96,7 +96,7 @@ def generate_images(
     `score_options` (a `run`), each finished image is handed to the benchmark's prescorer meanwhile."""
     from mqeval.generation.acceleration import Acceleration
     from mqeval.generation.distributed import ProcessGroup
-    from mqeval.generation.runner import LazyPipeline, generate
+    from mqeval.generation.sharded_writer import LazyPipeline, generate
 
     acceleration = acceleration or Acceleration()
 
