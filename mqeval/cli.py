@@ -178,7 +178,7 @@ def _print_table(record, results_path: Path) -> None:
 def _write_sample_grid(run_dir: Path) -> None:
     """grid.png in the run folder: prompts spread over the benchmark's tasks, with their images and verdicts."""
     from mqeval.reports.figures import sample_grid
-    from mqeval.reports.runs import read_run
+    from mqeval.results.run import read_run
 
     grid = sample_grid(read_run(run_dir), Path(run_dir) / "grid.png")
     if grid is not None:

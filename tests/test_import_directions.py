@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mqeval"
-GROUND = {"errors", "config", "registry", "paths", "fileio", "downloads", "seeding", "extras", "environment"}
+GROUND = {"errors", "dataclass_io", "registry", "paths", "fileio", "downloads", "seeding", "extras", "environment"}
 
 
 def _module(path: Path) -> str:

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 from mqeval.extras import require
 from mqeval.fileio import atomic_path
-from mqeval.reports.runs import Run
+from mqeval.results.run import Run
 from mqeval.reports.table_report import TableReport
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from mqeval.errors import UserError
-from mqeval.reports.runs import Run
+from mqeval.results.run import Run
 from mqeval.reports.stats import Aggregate, Interval, bootstrap_ci
 
 # name -> Benchmark instance; the default loads benchmarks/<name>.yaml and its plug-in. Tests pass their own.
