@@ -86,7 +86,7 @@ def test_batch_size_changes_images_at_most_by_float_rounding(tmp_path):
 
     from mqeval.generation.sharded_writer import generate
     from mqeval.model.loading import load_model
-    from mqeval.evaluation.orchestrator import plan_run
+    from mqeval.evaluation.plan import plan_run
 
     plan = plan_run("shapes", "metaquery-tiny", limit=5)
     model = load_model(plan.card, None, device="cpu").eval()

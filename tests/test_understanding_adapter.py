@@ -127,10 +127,11 @@ def test_missing_lmms_eval_is_a_user_error():
 
 
 @pytest.mark.skipif(HAS_LMMS, reason="would start a real lmms-eval run")
-def test_entry_point_resolves_card_and_stops_without_lmms_eval(tmp_path):
-    from mqeval.benchmarks.understanding.evaluate import main
+def test_run_resolves_card_and_stops_without_lmms_eval(tmp_path):
+    from mqeval.evaluation.kinds import evaluator_for
+    from mqeval.evaluation.request import EvaluationRequest
 
+    request = EvaluationRequest("mme", "metaquery-tiny-qwen2-5-vl-sana", adapter="mqeval", out=tmp_path / "run")
     with pytest.raises(UserError, match=r"mqeval\[understanding\]"):
-        main(["--benchmark", "mme", "--model", "metaquery-tiny-qwen2-5-vl-sana", "--adapter", "mqeval",
-              "--device", "cpu", "--run-dir", str(tmp_path / "run")])
+        evaluator_for("mme").run(request)
     assert not (tmp_path / "run").exists()

@@ -14,9 +14,9 @@ BenchmarkLookup = Callable[[str], object]
 
 
 def default_lookup(name: str) -> object:
-    from mqeval.benchmarks.catalog import load_benchmark
+    from mqeval.benchmarks.catalog import load_plugin
 
-    return load_benchmark(name)
+    return load_plugin(name)
 
 
 @dataclass(frozen=True)
