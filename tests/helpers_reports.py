@@ -58,6 +58,7 @@ def write_run(
     extra: Optional[Sequence[dict]] = None,
     warnings: Sequence[str] = (),
     limit: Optional[int] = None,
+    incomplete: Sequence[str] = (),
 ) -> Path:
     folder = root / run_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,6 +77,7 @@ def write_run(
         "metrics": metrics,
         "higher_is_better": {k: not k.endswith("fid") for k in metrics},
         "warnings": list(warnings),
+        "incomplete": list(incomplete),
         "environment": {"packages": {}, "python": "3", "platform": "test", "device": "cpu", "num_processes": 1},
     }
     (folder / "results.json").write_text(json.dumps(results))

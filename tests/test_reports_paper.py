@@ -188,6 +188,14 @@ def test_runs_with_warnings_are_marked_and_limited_runs_kept_apart(tmp_path):
     assert not t.frame.loc["learnable_queries_64", "GenEval ↑ ours [all samples]"].endswith("!")
 
 
+def test_an_incomplete_run_is_marked_in_the_tables(tmp_path):
+    write_run(tmp_path, "holes", "metaquery-b-q64", "geneval", [1.0, 0.0] * 10,
+              incomplete=["3 of 20 images missing (scored as the official script does)"])
+    (t,) = report(find_runs([tmp_path]), 1)
+    assert t.frame.loc["learnable_queries_64", "GenEval ↑ ours"].endswith(" !")
+    assert any(n.startswith("!: run holes") and "incomplete: 3 of 20 images missing" in n for n in t.notes)
+
+
 def test_a_card_tag_points_a_row_at_its_small_scale_twin(tmp_path):
     from mqeval.reports.intervals import IntervalCache
     from mqeval.reports.paper_table import ZooIndex, build_small_scale_table

@@ -84,8 +84,10 @@ class Run:
 
     @property
     def warnings(self) -> list[str]:
-        """What makes this run's numbers not the protocol's (random weights, --limit, changed sampling settings)."""
-        return [str(w) for w in self.results.get("warnings") or []]
+        """What makes this run's numbers not the protocol's: random weights, --limit, changed sampling settings, and
+        an incomplete result (missing or unusable images, unanswered judge requests)."""
+        return ([str(w) for w in self.results.get("warnings") or []]
+                + [f"incomplete: {reason}" for reason in self.results.get("incomplete") or []])
 
     @property
     def higher_is_better(self) -> dict[str, bool]:
