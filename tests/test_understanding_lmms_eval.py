@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from mqeval.benchmarks.catalog import load_benchmark
+from mqeval.benchmarks.catalog import load_plugin
 from mqeval.benchmarks.understanding.adapter import BackboneResponder, lmms_class
 from mqeval.benchmarks.understanding.evaluate import evaluate_understanding
 from mqeval.model.metaquery_config import BackboneConfig
@@ -78,7 +78,7 @@ def test_mqeval_adapter_runs_inside_lmms_eval(tmp_path):
     torch.manual_seed(0)
     config = BackboneConfig(family="qwen2_5_vl", model_id="tiny://qwen2_5_vl", tuning="lora", dtype="float32")
     responder = BackboneResponder(build_backbone(config, ConditionConfig()))
-    mme = load_benchmark("mme")
+    mme = load_plugin("mme")
     bench = type(mme)(dataclasses.replace(mme.spec, name="toy", options={
         "task": "mqeval_toy", "source_metric": "exact_match", "metric": "accuracy", "scale": 100.0}))
     card = SimpleNamespace(name="tiny-lora", model=SimpleNamespace(backbone=config))
