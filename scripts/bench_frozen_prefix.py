@@ -1,12 +1,13 @@
-"""Speed of frozen-prefix query encoding against the full-sequence path, in one run, at the paper's lengths.
+"""Speed of the condition encoder's frozen-prefix mode against its full-sequence mode, in one run, at the paper's
+lengths.
 
     python scripts/bench_frozen_prefix.py [--layers 24 --width 256 --prompt-tokens 300 --queries 256 --batch 2]
 
 A random Qwen2-style causal LM with a real layer count and a reduced width (saved to a temporary folder and loaded
 through the causal_lm backbone), the SmolLM2 tokenizer when it is cached (else the tiny test tokenizer), prompts of
 about --prompt-tokens tokens with the chat template, and --queries learnable queries. Each timed step is forward +
-backward to the queries (the backbone frozen); the paths alternate and the median of --repeats is printed. The
-third path reuses memoised prompt key/values (prompts seen before), where only the query positions run.
+backward to the queries (the backbone frozen); the modes alternate and the median of --repeats is printed. The
+third path is the frozen-prefix mode with a memo (prompts seen before), where only the query positions run.
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from mqeval.model import frozen_prefix
+    from mqeval.model.condition_encoding import build_condition_encoder
+    from mqeval.model.metaquery_config import ConditionEncoding
 
     with tempfile.TemporaryDirectory() as tmp:
         backbone = build_backbone(Path(tmp), args.layers, args.width)
@@ -70,31 +72,25 @@ def main() -> None:
     queries = torch.nn.Parameter(torch.randn(args.queries, backbone.hidden_size) * std)
     markers = torch.nn.Parameter(torch.randn(2, backbone.hidden_size) * std)
 
-    def naive():
-        return backbone(prompts, None, queries, markers).hidden
+    encoders = {
+        "naive": build_condition_encoder(ConditionEncoding("full-sequence")),
+        "frozen_prefix": build_condition_encoder(ConditionEncoding("frozen-prefix")),
+        # prompts seen before (several images or epochs per caption): only the queries run
+        "frozen_prefix_memo": build_condition_encoder(ConditionEncoding("frozen-prefix", memo_size=len(prompts))),
+    }
 
-    def fast():
-        return frozen_prefix.query_hidden_states(backbone, prompts, queries, markers)
-
-    memo = frozen_prefix.PrefixCache()
-
-    def memoised():  # prompts seen before (several images or epochs per caption): only the queries run
-        return frozen_prefix.query_hidden_states(backbone, prompts, queries, markers, memo)
-
-    def step(fn):
+    def step(encoder):
         queries.grad = markers.grad = None
         start = time.perf_counter()
-        out = fn()
-        hidden = out if torch.is_tensor(out) else out.hidden
-        hidden.float().square().mean().backward()
+        encoder(backbone, prompts, None, queries, markers).hidden.float().square().mean().backward()
         return time.perf_counter() - start
 
-    step(naive), step(lambda: fast().hidden), step(lambda: memoised().hidden)  # warm-up (fills the memo)
-    times = {"naive": [], "frozen_prefix": [], "frozen_prefix_memo": []}
+    for encoder in encoders.values():  # warm-up (fills the memo)
+        step(encoder)
+    times = {name: [] for name in encoders}
     for _ in range(args.repeats):
-        times["naive"].append(step(naive))
-        times["frozen_prefix"].append(step(lambda: fast().hidden))
-        times["frozen_prefix_memo"].append(step(lambda: memoised().hidden))
+        for name, encoder in encoders.items():
+            times[name].append(step(encoder))
     n_params = sum(p.numel() for p in backbone.model.parameters()) / 1e6
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"model: {args.layers} layers, width {args.width}, {n_params:.1f}M params (frozen), float32, "

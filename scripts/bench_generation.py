@@ -124,28 +124,40 @@ def arch_card(tiny: bool, cache: Path, out: Path) -> Path:
 
 
 class StageTimer:
-    """Wall time inside wrapped callables, synchronising CUDA around each so the time lands where it is spent."""
+    """Wall time inside timed modules (forward hooks) and wrapped functions, synchronising CUDA around each so the
+    time lands where it is spent."""
 
     def __init__(self, cuda: bool):
         self.cuda = cuda
         self.seconds: dict[str, float] = {}
         self._undo: list[Callable[[], None]] = []
 
-    def wrap(self, owner: Any, attribute: str, stage: str) -> None:
-        import torch
+    def _now(self) -> float:
+        if self.cuda:
+            import torch
 
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def _add(self, stage: str, start: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + self._now() - start
+
+    def time_module(self, module: Any, stage: str) -> None:
+        """Time every call of `module` with forward hooks (its `forward` is left alone)."""
+        starts: list[float] = []
+        before = module.register_forward_pre_hook(lambda *_: starts.append(self._now()))
+        after = module.register_forward_hook(lambda *_: self._add(stage, starts.pop()))
+        self._undo += [before.remove, after.remove]
+
+    def wrap(self, owner: Any, attribute: str, stage: str) -> None:
         original = getattr(owner, attribute)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            if self.cuda:
-                torch.cuda.synchronize()
-            start = time.perf_counter()
+            start = self._now()
             try:
                 return original(*args, **kwargs)
             finally:
-                if self.cuda:
-                    torch.cuda.synchronize()
-                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+                self._add(stage, start)
 
         setattr(owner, attribute, timed)
         self._undo.append(lambda: setattr(owner, attribute, original))
@@ -201,8 +213,8 @@ def stage_shares(model: Any, plan: Any, batch_size: int, acceleration: Any, grou
     import mqeval.model.pipeline as pipeline_module
 
     timer = StageTimer(group.device.startswith("cuda"))
-    timer.wrap(model.backbone, "forward", "backbone")
-    timer.wrap(model.connector, "forward", "connector")
+    timer.time_module(model.backbone, "backbone")
+    timer.time_module(model.connector, "connector")
     timer.wrap(model.decoder, "denoise", "denoiser")
     timer.wrap(model.decoder, "decode", "vae decode")
     timer.wrap(pipeline_module, "to_pil", "to PIL")
@@ -228,10 +240,11 @@ def flops_per_image(model: Any, plan: Any, acceleration: Any, device_type: str) 
     counter = FlopCounterMode(display=False, depth=1)
     with counter, torch.inference_mode(), acceleration.context(device_type):
         MetaQueryPipeline(model)(call.pop("prompts"), **call)
-    # Keys are the class names of the outermost modules called (the pipeline calls the parts, not MetaQuery).
+    # Keys are the class names of the outermost modules called (the pipeline calls the parts, not MetaQuery). The
+    # condition encoder only runs the backbone, which is listed on its own.
     parts = {"total": float(counter.get_total_flops())}
     for name, counts in counter.get_flop_counts().items():
-        if name != "Global" and "." not in name:
+        if name not in ("Global", type(model.condition_encoder).__name__) and "." not in name:
             parts[name] = float(sum(counts.values()))
     return parts
 

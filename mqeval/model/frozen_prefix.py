@@ -1,4 +1,5 @@
-"""Frozen-prefix query encoding: the prompt runs once without autograd, only the query positions carry gradients.
+"""The `frozen-prefix` mode of the condition encoder: the prompt runs once without autograd, only the query positions
+carry gradients (selected with ConditionEncoding(mode="frozen-prefix"), mqeval.model.condition_encoding).
 
 With a frozen backbone nothing before the queries depends on a trainable parameter (attention is causal), so the
 prompt tokens' keys/values can be computed under `torch.no_grad()` and handed to a second forward over
@@ -11,7 +12,7 @@ query sees it.
 finite caption space of the shapes world): then only the query positions run at all.
 
 Scope: text-only backbones whose `run` is a plain causal LM forward (the `causal_lm` family). Prompts with input
-images, M-RoPE backbones (Qwen2.5-VL) and tuned backbones fall back to the full-sequence path (`supported`).
+images, M-RoPE backbones (Qwen2.5-VL) and tuned backbones take the full-sequence path (`supported`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from mqeval.model.backbones.base import Backbone, BackboneOutput, stack_rows, text_position_ids, unpad_rows
+from mqeval.model.condition_encoding import ConditionEncoder, ConditionEncoding
 from mqeval.model.row_memo import RowMemo, dedupe
 
 
@@ -50,7 +52,7 @@ def _prefix_kv(backbone: Backbone, texts: list[str]) -> tuple[list[tuple[torch.T
         out = backbone.model.base_model(
             input_ids=ids, attention_mask=mask.long(), position_ids=text_position_ids(mask), use_cache=True
         )
-    return [(k.detach(), v.detach()) for k, v in _cache_layers(out.past_key_values)], mask
+    return [(k.detach(), v.detach()) for k, v in _cache_layers(out.cache)], mask
 
 
 def _prefix_kv_memoised(backbone: Backbone, texts: list[str], cache: PrefixCache):
@@ -114,52 +116,47 @@ def query_hidden_states(
     positions = text_position_ids(full_mask)[:, -(n + 1):]
     out = backbone.model.base_model(
         inputs_embeds=suffix, attention_mask=full_mask.long(), position_ids=positions,
-        past_key_values=_dynamic_cache(layers, backbone.model.config), use_cache=True,
+        cache=_dynamic_cache(layers, backbone.model.config), use_cache=True,
     )
     hidden = out.last_hidden_state[:, 1:]
     return BackboneOutput(hidden=hidden, mask=torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device))
 
 
-def _dedupe(prompts: Sequence[str]) -> tuple[list[str], torch.Tensor]:
-    unique, where = dedupe(prompts)
-    return unique, torch.tensor(where)
+class FrozenPrefixEncoder(ConditionEncoder):
+    """The `frozen-prefix` mode of the condition encoder (see the module docstring).
 
+    Repeated prompts in a call are encoded once. With memo_size > 0 the prompts' key/values (metaquery) or last
+    hidden states (last-layer) are memoised across calls, and when nothing upstream trains (frozen queries and
+    markers) so are the query states themselves. Calls with input images, and backbones that are not frozen
+    text-only causal LMs, take the full-sequence forward."""
 
-def use_frozen_prefix(backbone: Backbone, cache_size: int = 0) -> None:
-    """Route `backbone(prompts, input_images, queries, markers)` through the frozen-prefix path when it applies.
+    def __init__(self, memo_size: int = 0):
+        super().__init__()
+        self.encoding = ConditionEncoding("frozen-prefix", memo_size)
+        self.prefix_memo: Optional[PrefixCache] = PrefixCache(memo_size) if memo_size > 0 else None  # key/values
+        self.state_memo: Optional[RowMemo] = RowMemo(memo_size) if memo_size > 0 else None  # outputs
 
-    Repeated prompts in a batch are encoded once. With cache_size > 0 the prompts' key/values (metaquery) or last
-    hidden states (last-layer) are memoised across calls. Batches with input images, and backbones that are not
-    frozen text-only causal LMs, keep the full-sequence forward. The seam is this instance's `forward` (a
-    MetaQuery flag in the model core could call `query_hidden_states` directly instead).
-    """
-    full_forward = backbone.forward
-    prefix_cache = PrefixCache(cache_size) if cache_size > 0 else None
-    states = PrefixCache(cache_size) if cache_size > 0 else None
-
-    def forward(prompts, input_images=None, queries=None, markers=None, inputs=None):
-        if not supported(backbone, input_images) or (queries is None and torch.is_grad_enabled()
-                                                     and backbone.config.tuning != "frozen"):
-            return full_forward(prompts, input_images, queries, markers, inputs)
-        unique, where = _dedupe(prompts)
+    def forward(self, backbone, prompts, input_images=None, queries=None, markers=None, inputs=None):
+        if not supported(backbone, input_images):
+            return backbone(prompts, input_images, queries=queries, markers=markers, inputs=inputs)
+        unique, where = dedupe(prompts)
         fixed_queries = queries is not None and not queries.requires_grad and (
             markers is None or not markers.requires_grad)
-        if fixed_queries and states is not None:  # nothing upstream trains: memoise the query states themselves
-            out = _cached_states(lambda ps: query_hidden_states(backbone, ps, queries, markers), unique, states)
+        if fixed_queries and self.state_memo is not None:  # nothing upstream trains: memoise the query states
+            out = _memoised_states(lambda ps: query_hidden_states(backbone, ps, queries, markers), unique,
+                                   self.state_memo)
         elif queries is not None:
-            out = query_hidden_states(backbone, unique, queries, markers, prefix_cache)
-        elif states is None:
+            out = query_hidden_states(backbone, unique, queries, markers, self.prefix_memo)
+        elif self.state_memo is None:
             with torch.no_grad():
-                out = full_forward(unique, None, None, None)
+                out = backbone(unique)
         else:
-            out = _cached_states(lambda ps: full_forward(ps, None, None, None), unique, states)
-        return BackboneOutput(hidden=out.hidden[where.to(out.hidden.device)], mask=out.mask[where.to(out.mask.device)])
-
-    backbone.forward = forward
-    backbone.frozen_prefix_cache = prefix_cache  # exposed for statistics (hits / misses)
+            out = _memoised_states(backbone, unique, self.state_memo)
+        rows = torch.tensor(where, device=out.hidden.device)
+        return BackboneOutput(hidden=out.hidden[rows], mask=out.mask[rows])
 
 
-def _cached_states(encode, prompts: list[str], states: PrefixCache) -> BackboneOutput:
+def _memoised_states(encode, prompts: list[str], states: RowMemo) -> BackboneOutput:
     """Backbone outputs memoised per prompt (only valid when nothing upstream of them trains)."""
     def encode_missing(missing: list[str]) -> list[torch.Tensor]:
         with torch.no_grad():

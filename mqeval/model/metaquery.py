@@ -17,6 +17,7 @@ from torch import nn
 from mqeval.dataclass_io import from_dict, to_dict
 from mqeval.errors import ConfigError, UserError
 from mqeval.model.backbones import build_backbone
+from mqeval.model.condition_encoding import ConditionEncoder, ConditionEncoding, build_condition_encoder
 from mqeval.model.metaquery_config import MetaQueryConfig
 from mqeval.model.connectors import build_connector
 from mqeval.model.decoders import build_decoder
@@ -72,8 +73,10 @@ def black_like(image: Any) -> Any:
 
 
 class MetaQuery(nn.Module):
-    def __init__(self, config: MetaQueryConfig, dtype: Optional[torch.dtype] = None, seed: int = 0):
-        """Loads the base models named in `config`; trainable parts are initialised from `seed`.
+    def __init__(self, config: MetaQueryConfig, dtype: Optional[torch.dtype] = None, seed: int = 0,
+                 encoding: ConditionEncoding = ConditionEncoding()):
+        """Loads the base models named in `config`; trainable parts are initialised from `seed`. `encoding`: how the
+        condition encoder runs the backbone (a way to compute, not saved; see `set_condition_encoding`).
 
         The global RNG is left as it was (the seeded construction runs inside a forked RNG state)."""
         super().__init__()
@@ -94,19 +97,28 @@ class MetaQuery(nn.Module):
                 )
             self.connector = build_connector(width, self.decoder.caption_dim, config.connector,
                                              output_scale=self.decoder.condition_scale)
+        self.set_condition_encoding(encoding)
 
     # --- conditioning -----------------------------------------------------------------------------------------------
+    @property
+    def condition_encoding(self) -> ConditionEncoding:
+        return self.condition_encoder.encoding
+
+    def set_condition_encoding(self, encoding: ConditionEncoding) -> None:
+        """Switch how the condition encoder runs the backbone (e.g. the trainer's frozen-prefix mode); any memo of
+        the previous encoder is dropped. Parameters and checkpoints do not change."""
+        self.condition_encoder: ConditionEncoder = build_condition_encoder(encoding)
+
     def backbone_states(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None,
                         inputs: Optional[dict[str, Any]] = None):
         """The backbone outputs the connector reads: states at the query slots, or the prompt's (last-layer mode).
         `inputs`: the backbone's `tokenize` output for these prompts, when prepared ahead."""
         tokens = self.query_tokens
-        extra = {} if inputs is None else {"inputs": inputs}
-        return self.backbone(
-            list(prompts), input_images,
+        return self.condition_encoder(
+            self.backbone, list(prompts), input_images,
             queries=None if tokens is None else tokens.queries,
             markers=None if tokens is None else tokens.markers,
-            **extra,
+            inputs=inputs,
         )
 
     def encode_condition(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None,

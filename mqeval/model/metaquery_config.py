@@ -39,6 +39,28 @@ class ConditionConfig:
     )
 
 
+EncodingMode = Literal["full-sequence", "frozen-prefix"]
+
+
+@dataclass(frozen=True)
+class ConditionEncoding:
+    """How the condition encoder computes the backbone states (mqeval.model.condition_encoding): a way to compute,
+    not part of the model, so it is not a field of MetaQueryConfig and is never saved with a checkpoint.
+    full-sequence: one forward over prompt + queries. frozen-prefix: the frozen prompt without autograd, then the
+    query positions (a training speed-up, same values and gradients up to float rounding)."""
+
+    mode: EncodingMode = "full-sequence"
+    memo_size: int = 0  # frozen-prefix: prompts whose key/values (or states) stay memoised across calls; 0: none
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("full-sequence", "frozen-prefix"):
+            raise ValueError(f"condition encoding mode {self.mode!r} is not one of 'full-sequence', 'frozen-prefix'")
+        if self.memo_size < 0:
+            raise ValueError(f"the condition memo size must be 0 (none) or more, got {self.memo_size}")
+        if self.memo_size and self.mode != "frozen-prefix":
+            raise ValueError(f"a condition memo (size {self.memo_size}) needs the frozen-prefix mode")
+
+
 @dataclass(frozen=True)
 class ConnectorConfig:
     """Enc-Proj: encoder at the MLLM width, then project. Proj-Enc: project, then encode at the decoder width."""

@@ -1,7 +1,7 @@
 """Encode each distinct item once: deduplication plus an LRU memo of per-item results.
 
-One piece of code for both places that need it: the trainer's frozen-prefix path (prompt key/values and backbone
-states, mqeval.model.frozen_prefix) and the pipeline's per-run condition memo (mqeval.model.condition_memo).
+One piece of code for both places that need it: the condition encoder's frozen-prefix mode (prompt key/values and
+backbone states, mqeval.model.frozen_prefix) and the pipeline's per-run condition memo (mqeval.model.condition_memo).
 """
 from __future__ import annotations
 

@@ -120,10 +120,7 @@ class Trainer:
                         p.requires_grad for p in module.parameters()):
                     # non-reentrant: the reentrant form breaks DDP's once-per-parameter gradient hooks
                     module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if config.frozen_prefix:
-            from mqeval.model.frozen_prefix import use_frozen_prefix
-
-            use_frozen_prefix(self.model.backbone, config.condition_cache_size)
+        self.model.set_condition_encoding(config.condition_encoding())
         self.dataset = build_dataset(config.data)
         from mqeval.train.checkpoint import latest_checkpoint
 
@@ -143,7 +140,7 @@ class Trainer:
         from mqeval.train.throughput import Clock, ForwardTimer
 
         self.clock = Clock(self.accelerator.device)
-        self.backbone_timer = ForwardTimer(self.model.backbone, self.clock)
+        self.backbone_timer = ForwardTimer(self.model.condition_encoder, self.clock)
         self.tokenizer = getattr(self.model.backbone, "tokenizer", None)
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         self.can_skip_steps = parallel.can_skip_steps(self.accelerator)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from mqeval.dataclass_io import from_dict, load_yaml
+from mqeval.model.metaquery_config import ConditionEncoding
 from mqeval.paths import locate
 
 Stage = Literal["text-to-image", "reconstruction", "editing", "instruction-tuning"]
@@ -89,8 +90,10 @@ class TrainConfig:
     # Parameter-name prefixes kept frozen in this run (e.g. ["query_tokens."]: with frozen queries the query
     # states are a fixed function of the prompt and are memoised, so a step costs only connector + decoder).
     freeze: tuple[str, ...] = ()
-    frozen_prefix: bool = True  # run frozen prompts without autograd (mqeval.model.frozen_prefix)
-    condition_cache_size: int = 0  # >0: memoise per-prompt key/values (or last-layer states) across steps
+    # The condition encoder's mode in training (mqeval.model.condition_encoding): true -> frozen-prefix (frozen
+    # prompts run without autograd), false -> full-sequence.
+    frozen_prefix: bool = True
+    condition_cache_size: int = 0  # >0 (frozen_prefix only): memoise per-prompt key/values or states across steps
     seed: int = 0
     optim: OptimConfig = field(default_factory=OptimConfig)
     spike_guard: SpikeGuardConfig = field(default_factory=SpikeGuardConfig)
@@ -104,6 +107,18 @@ class TrainConfig:
     # (does the caption matter yet?). 0 disables.
     eval_every: int = 0
     eval_batches: int = 2
+
+    def __post_init__(self) -> None:
+        self.condition_encoding()  # a bad frozen_prefix / condition_cache_size pair fails when the config loads
+
+    def condition_encoding(self) -> ConditionEncoding:
+        """The mode of the model's condition encoder in this run."""
+        mode = "frozen-prefix" if self.frozen_prefix else "full-sequence"
+        try:
+            return ConditionEncoding(mode, self.condition_cache_size)
+        except ValueError as exc:
+            raise ValueError(f"frozen_prefix: {str(self.frozen_prefix).lower()}, condition_cache_size: "
+                             f"{self.condition_cache_size}: {exc}") from None
 
     def micro_batch_size(self, num_processes: int) -> int:
         """Examples per process per micro-batch in a run of `num_processes` processes."""
