@@ -32,7 +32,7 @@ app = _App(
 MODEL = typer.Option(..., "--model", "-m", help="Model card name (see `mqeval ls models`) or a card .yaml file.")
 LIMIT = typer.Option(None, "--limit", help="Only the first N samples of the benchmark's global order.")
 OUT = typer.Option(None, "--out", help="Run folder (default: runs/<benchmark>/<model>/).")
-NUM_PROCESSES = typer.Option(1, "--num-processes", help="Generate in K processes (re-launches through torchrun).")
+NUM_PROCESSES = typer.Option(1, "--num-processes", help="Generate in K processes (workers started through torchrun).")
 BATCH_SIZE = typer.Option(None, "--batch-size", help="Images per forward pass (images may differ by float rounding); "
                           "default: 16 on CPU, from the resolution and memory on CUDA (docs/speed.md).")
 PRECISION = typer.Option("auto", "--precision", help="auto (fp32 on CPU, bf16 autocast on CUDA), fp32, bf16 or fp16.")
