@@ -131,10 +131,10 @@ def fetch(repo_id: str, what: str, *, revision: Optional[str] = None, repo_type:
             return Path(download())
         from huggingface_hub import hf_hub_download, snapshot_download
 
+        where = {"cache_dir": hub_cache_dir(), "endpoint": os.environ.get("HF_ENDPOINT") or None}
         if filename is not None:
-            return Path(hf_hub_download(repo_id, filename, revision=revision, repo_type=repo_type,
-                                        cache_dir=hub_cache_dir()))
-        return Path(snapshot_download(repo_id, revision=revision, repo_type=repo_type, cache_dir=hub_cache_dir(),
+            return Path(hf_hub_download(repo_id, filename, revision=revision, repo_type=repo_type, **where))
+        return Path(snapshot_download(repo_id, revision=revision, repo_type=repo_type, **where,
                                       allow_patterns=list(allow_patterns) if allow_patterns else None))
     except Exception as exc:  # any failure of the transfer (HTTP status, connection, missing revision or file)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
