@@ -1,11 +1,10 @@
-"""The `mqeval` command line. Thin: parsing, printing and launching; the work lives in mqeval.evaluation.orchestrator.
+"""The `mqeval` command line. Thin: parsing and printing; the work lives in mqeval.evaluation (the evaluators).
 
 Nothing at module level imports torch, so `mqeval --help` and `mqeval ls` start fast. Every failure ends in one
 `Error: ...` line on stderr and a non-zero exit code, never a traceback (mqeval.cli_errors).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -59,106 +58,36 @@ DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights",
                                 help="GenEval's hf-mask2former weights: official (default, converted mmdet) or hf.")
 
 
-def _is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0"
+ADAPTER = typer.Option(None, "--adapter", help="Understanding suites: force 'mqeval' (mqeval's adapter on the loaded "
+                       "backbone) or an lmms-eval model name.")
 
 
-def _overrides(seed: Optional[int], steps: Optional[int], guidance: Optional[float]):
+def _request(benchmark: str, model: Optional[str], *, limit=None, out=None, checkpoint=None, data_dir=None,
+             device: str = "cpu", seed=None, steps=None, guidance=None, num_processes: int = 1, batch_size=None,
+             overwrite: bool = False, no_progress: bool = False, precision: str = "auto", compile_: bool = False,
+             adapter=None, backend=None, judge_base_url=None, judge_model=None, weights_path=None,
+             strict: bool = False, judge_allow_http_key: bool = False, detector_weights=None,
+             scorer_batch_size: int = 16):
+    """The typed request the evaluators read, from the command's options."""
+    from mqeval.evaluation.request import EvaluationRequest, ScoringRequest
+    from mqeval.generation.acceleration import Acceleration
     from mqeval.generation.settings import SettingOverrides
 
-    return SettingOverrides(seed=seed, num_inference_steps=steps, guidance_scale=guidance)
-
-
-def _score_options(device: str, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size: int,
-                   allow_http_key: bool = False, resolution: Optional[int] = None,
-                   detector_weights: Optional[str] = None):
-    from mqeval.contract.scoring import ScoreOptions
-    from mqeval.paths import cache_dir
-
-    return ScoreOptions(
-        cache_dir=cache_dir(), device=device, backend=backend, judge_base_url=judge_base_url,
-        judge_model=judge_model, weights_path=weights_path, data_dir=str(data_dir) if data_dir else None,
-        batch_size=batch_size, judge_allow_http_key=allow_http_key, resolution=resolution,
-        detector_weights=detector_weights,
+    return EvaluationRequest(
+        benchmark=benchmark, model=model, limit=limit, out=out, checkpoint=checkpoint, data_dir=data_dir,
+        device=device, overrides=SettingOverrides(seed=seed, num_inference_steps=steps, guidance_scale=guidance),
+        num_processes=num_processes, batch_size=batch_size, overwrite=overwrite, progress=not no_progress,
+        acceleration=Acceleration(precision=precision, compile=compile_), adapter=adapter,
+        scoring=ScoringRequest(backend=backend, judge_base_url=judge_base_url, judge_model=judge_model,
+                               weights_path=weights_path, judge_allow_http_key=judge_allow_http_key,
+                               detector_weights=detector_weights, batch_size=scorer_batch_size, strict=strict),
     )
 
 
-def _generate_args(benchmark: str, model: str, run_dir: Path, limit, num_processes: int, batch_size: int,
-                   checkpoint, device: str, data_dir, seed, steps, guidance, overwrite: bool,
-                   no_progress: bool, acceleration) -> list[str]:
-    """The `mqeval generate ...` arguments that reproduce these settings (what a re-launch runs in each process)."""
-    args = ["generate", benchmark, "--model", model, "--out", str(run_dir), "--num-processes", str(num_processes),
-            "--batch-size", str(batch_size), "--device", device, "--precision", acceleration.precision]
-    if acceleration.compile:
-        args.append("--compile")
-    for flag, value in (("--limit", limit), ("--checkpoint", checkpoint), ("--data-dir", data_dir),
-                        ("--seed", seed), ("--num-inference-steps", steps), ("--guidance-scale", guidance)):
-        if value is not None:
-            args += [flag, str(value)]
-    if overwrite:
-        args.append("--overwrite")
-    if no_progress:
-        args.append("--no-progress")
-    return args
+def _image_evaluator():
+    from mqeval.evaluation.images import ImageEvaluator
 
-
-def _generate(plan, run_dir: Path, generate_args: list[str], num_processes: int, device: str, batch_size: int,
-              overwrite: bool, progress: bool, acceleration, lock_token: Optional[str], score_options=None) -> None:
-    from mqeval.generation.distributed import check_device, in_distributed_launch, relaunch
-    from mqeval.generation.lock import LOCK_TOKEN_ENV
-    from mqeval.generation.manifest import check_manifest
-
-    if num_processes < 1:
-        raise UserError(f"--num-processes must be at least 1, got {num_processes}")
-    if num_processes > 1 and not in_distributed_launch():
-        # Catch user errors here, where they print as one line, rather than in every worker.
-        check_device(device)
-        if not overwrite:
-            check_manifest(run_dir, plan.fingerprint(batch_size))
-        # Workers write under this process's lock; it has printed the warnings already.
-        relaunch([*generate_args, "--no-warnings"], num_processes,
-                 extra_env={**_single_process_threads(), **({LOCK_TOKEN_ENV: lock_token} if lock_token else {})})
-        return
-    from mqeval.evaluation.orchestrator import generate_images
-
-    report = generate_images(plan, run_dir, device=device, batch_size=batch_size, overwrite=overwrite,
-                             progress=progress, acceleration=acceleration, score_options=score_options)
-    if report.rank == 0:
-        typer.echo(f"{report.num_images} images in {report.images_dir} ({report.num_pending} generated, "
-                   f"{report.num_images - report.num_pending} already there) in {report.seconds:.1f} s", err=True)
-
-
-def _single_process_threads() -> dict[str, str]:
-    """Every worker computes with the thread count one process would use (unless the user set one): CPU kernels
-    may round differently with another count, and the images must not depend on the number of processes."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return {}
-    import torch
-
-    return {"OMP_NUM_THREADS": str(torch.get_num_threads())}
-
-
-def _acceleration(precision: str, compile_: bool):
-    from mqeval.generation.acceleration import Acceleration
-
-    return Acceleration(precision=precision, compile=compile_)
-
-
-def _batch_size(batch_size: Optional[int], device: str, plan) -> int:
-    from mqeval.generation.batch_size import default_batch_size
-
-    return batch_size if batch_size is not None else default_batch_size(device, plan.settings.resolution)
-
-
-def _plan(benchmark, model, limit, data_dir, checkpoint, seed, steps, guidance, show_warnings: bool = True):
-    from mqeval.evaluation.orchestrator import plan_run, warn
-
-    plan = plan_run(benchmark, model, limit=limit, data_dir=data_dir, checkpoint=checkpoint,
-                    overrides=_overrides(seed, steps, guidance))
-    if show_warnings and _is_main_process():
-        for message in plan.warnings():
-            warn(message)
-    return plan
+    return ImageEvaluator()
 
 
 def _print_table(record, results_path: Path) -> None:
@@ -173,16 +102,6 @@ def _print_table(record, results_path: Path) -> None:
         lines.append(f"* INCOMPLETE: {'; '.join(record.incomplete)}")
     typer.echo("\n".join(lines))
     typer.echo(f"results: {results_path}", err=True)
-
-
-def _write_sample_grid(run_dir: Path) -> None:
-    """grid.png in the run folder: prompts spread over the benchmark's tasks, with their images and verdicts."""
-    from mqeval.reports.figures import sample_grid
-    from mqeval.reports.runs import read_run
-
-    grid = sample_grid(read_run(run_dir), Path(run_dir) / "grid.png")
-    if grid is not None:
-        typer.echo(f"image grid: {grid}", err=True)
 
 
 # ---------------------------------------------------------------- commands
@@ -248,49 +167,26 @@ def run(
     compile_: bool = COMPILE, backend: Optional[str] = BACKEND,
     judge_base_url: Optional[str] = JUDGE_URL, judge_model: Optional[str] = JUDGE_MODEL,
     weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT, judge_allow_http_key: bool = HTTP_KEY,
-    detector_weights: Optional[str] = DETECTOR_WEIGHTS,
+    detector_weights: Optional[str] = DETECTOR_WEIGHTS, adapter: Optional[str] = ADAPTER,
 ) -> None:
-    """Generate a benchmark's images, score them and write results.json + samples.jsonl; print the scores."""
-    from mqeval.benchmarks.catalog import load_spec
-    from mqeval.generation.lock import run_lock
-    from mqeval.generation.sharded_writer import images_dir_of
-    from mqeval.paths import default_run_dir
-    from mqeval.preflight import preflight
-    from mqeval.results.record import model_record, record_run
-    from mqeval.evaluation.orchestrator import check_scored, score_images
+    """Evaluate a model card on a benchmark and record results.json + samples.jsonl; print the scores.
 
-    if load_spec(benchmark).plugin == "lmms-eval":  # understanding suites score the MLLM, not generated images
-        from mqeval.benchmarks.understanding.evaluate import run_understanding
+    Image benchmarks generate the images (resumable) and score them; understanding suites ask the model (lmms-eval).
+    """
+    from mqeval.evaluation.kinds import evaluator_for
+    from mqeval.evaluation.scoring import check_scored
 
-        record, path = run_understanding(benchmark, model, checkpoint=checkpoint, limit=limit, device=device,
-                                         batch_size=batch_size or 4, run_dir=out)
-        _print_table(record, path)
+    request = _request(
+        benchmark, model, limit=limit, out=out, checkpoint=checkpoint, data_dir=data_dir, device=device, seed=seed,
+        steps=num_inference_steps, guidance=guidance_scale, num_processes=num_processes, batch_size=batch_size,
+        overwrite=overwrite, no_progress=no_progress, precision=precision, compile_=compile_, adapter=adapter,
+        backend=backend, judge_base_url=judge_base_url, judge_model=judge_model, weights_path=weights_path,
+        strict=strict, judge_allow_http_key=judge_allow_http_key, detector_weights=detector_weights,
+    )
+    recorded = evaluator_for(benchmark).run(request)
+    if recorded is None:  # a non-main process of the user's own distributed launch
         return
-    acceleration = _acceleration(precision, compile_)
-    plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale)
-    run_dir = out or default_run_dir(benchmark, plan.card.name)
-    batch_size = _batch_size(batch_size, device, plan)
-    args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
-                          seed, num_inference_steps, guidance_scale, overwrite, no_progress, acceleration)
-    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, 16,
-                             judge_allow_http_key, plan.settings.resolution, detector_weights)
-    with run_lock(run_dir, enabled=_is_main_process()) as lock_token:
-        if lock_token is not None:
-            preflight(plan, run_dir, batch_size, options)
-        _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, acceleration,
-                  lock_token, options)
-        if not _is_main_process():
-            return
-        images_dir = images_dir_of(run_dir)
-        result = score_images(plan.benchmark, plan.samples, images_dir, options, strict=strict)
-        record, path = record_run(
-            run_dir, plan.benchmark, plan.samples, plan.num_available, plan.limit, result, images_dir,
-            model=model_record(plan.card, plan.checkpoint), settings=plan.settings, batch_size=batch_size,
-            precision=acceleration.resolved(device),
-            device=device, num_processes=max(num_processes, int(os.environ.get("WORLD_SIZE", "1"))),
-            warnings=plan.warnings(),
-        )
-        _write_sample_grid(run_dir)
+    record, path = recorded
     _print_table(record, path)
     check_scored(record, path)
 
@@ -305,25 +201,14 @@ def generate(
     num_inference_steps: Optional[int] = STEPS, guidance_scale: Optional[float] = GUIDANCE,
     overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS, precision: str = PRECISION,
     compile_: bool = COMPILE,
-    no_warnings: bool = typer.Option(False, "--no-warnings", hidden=True),
 ) -> None:
     """Generate a benchmark's images in its official layout (resumable; no scoring)."""
-    from mqeval.generation.lock import run_lock
-    from mqeval.paths import default_run_dir
-    from mqeval.preflight import preflight
-
-    acceleration = _acceleration(precision, compile_)
-    plan = _plan(benchmark, model, limit, data_dir, checkpoint, seed, num_inference_steps, guidance_scale,
-                 show_warnings=not no_warnings)
-    run_dir = out or default_run_dir(benchmark, plan.card.name)
-    batch_size = _batch_size(batch_size, device, plan)
-    args = _generate_args(benchmark, model, run_dir, limit, num_processes, batch_size, checkpoint, device, data_dir,
-                          seed, num_inference_steps, guidance_scale, overwrite, no_progress, acceleration)
-    with run_lock(run_dir, enabled=_is_main_process()) as lock_token:
-        if lock_token is not None:
-            preflight(plan, run_dir, batch_size, None)  # no scorer checks
-        _generate(plan, run_dir, args, num_processes, device, batch_size, overwrite, not no_progress, acceleration,
-                  lock_token)
+    request = _request(
+        benchmark, model, limit=limit, out=out, checkpoint=checkpoint, data_dir=data_dir, device=device, seed=seed,
+        steps=num_inference_steps, guidance=guidance_scale, num_processes=num_processes, batch_size=batch_size,
+        overwrite=overwrite, no_progress=no_progress, precision=precision, compile_=compile_,
+    )
+    _image_evaluator().generate(request)
 
 
 @app.command("score")
@@ -341,35 +226,14 @@ def score(
     detector_weights: Optional[str] = DETECTOR_WEIGHTS,
 ) -> None:
     """Score existing images; writes results.json + samples.jsonl and prints the scores."""
-    from mqeval.benchmarks.catalog import load_benchmark
-    from mqeval.generation.lock import run_lock
-    from mqeval.origin import images_origin
-    from mqeval.results.record import model_record, record_run
-    from mqeval.evaluation.orchestrator import check_scored, score_images, select_samples, warn
+    from mqeval.evaluation.scoring import check_scored
 
-    bench = load_benchmark(benchmark)
-    samples, total = select_samples(bench, limit, str(data_dir) if data_dir else None)
-    origin = images_origin(Path(images), bench, samples, model)
-    warnings = list(origin.warnings)
-    if limit is not None and len(samples) < total:
-        warnings.append(f"--limit {limit}: {len(samples)} of {total} samples; "
-                        "not comparable with full-benchmark numbers")
-    if origin.card is not None and origin.settings is not None:
-        from mqeval.generation.settings import deviations
-
-        warnings += deviations(origin.card, origin.settings, samples, bench.name, bench.spec.variant_of)
-    for message in warnings:
-        warn(message)
-    options = _score_options(device, backend, judge_base_url, judge_model, weights_path, data_dir, batch_size,
-                             judge_allow_http_key, origin.settings.resolution if origin.settings else None,
-                             detector_weights)
-    with run_lock(out or origin.run_dir):
-        result = score_images(bench, samples, origin.images_dir, options, strict=strict)
-        record, path = record_run(
-            out or origin.run_dir, bench, samples, total, limit, result, origin.images_dir,
-            model=model_record(origin.card, None, origin.checkpoint_sha256), settings=origin.settings,
-            batch_size=origin.batch_size, device=device, num_processes=1, warnings=warnings,
-        )
+    request = _request(
+        benchmark, model, limit=limit, out=out, data_dir=data_dir, device=device, backend=backend,
+        judge_base_url=judge_base_url, judge_model=judge_model, weights_path=weights_path, strict=strict,
+        judge_allow_http_key=judge_allow_http_key, detector_weights=detector_weights, scorer_batch_size=batch_size,
+    )
+    record, path = _image_evaluator().score(request, images)
     _print_table(record, path)
     check_scored(record, path)
 

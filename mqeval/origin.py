@@ -70,7 +70,7 @@ def images_origin(images: Path, benchmark: Benchmark, samples: Sequence[Sample],
         card = resolve_card(model) if model else None
         origin = ImagesOrigin(scored_folder_run_dir(benchmark.name, images_dir), images_dir, card=card)
         origin.warnings.append("images of unknown origin: generation settings and seeds are not recorded")
-        return _with_card_warnings(origin)
+        return origin
     recorded = manifest.get("benchmark", {}).get("name")
     if recorded not in (None, benchmark.name):
         raise UserError(f"{run_dir} holds images of benchmark '{recorded}', not '{benchmark.name}'")
@@ -94,11 +94,4 @@ def images_origin(images: Path, benchmark: Benchmark, samples: Sequence[Sample],
             origin.warnings.append(f"{len(audit.foreign)} image(s) are not the ones generated: {audit.describe()}; "
                                    f"the result is not recorded as {who}'s output")
             origin.card, origin.settings, origin.batch_size, origin.checkpoint_sha256 = None, None, None, None
-    return _with_card_warnings(origin)
-
-
-def _with_card_warnings(origin: ImagesOrigin) -> ImagesOrigin:
-    if origin.card is not None and origin.card.checkpoint.random_init:
-        origin.warnings.append(f"model '{origin.card.name}' has random weights (random_init card): its scores are "
-                               "meaningless")
     return origin

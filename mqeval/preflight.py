@@ -11,7 +11,7 @@ from mqeval.errors import UserError
 
 if TYPE_CHECKING:
     from mqeval.contract.scoring import ScoreOptions
-    from mqeval.evaluation.orchestrator import RunPlan
+    from mqeval.evaluation.plan import RunPlan
 
 HEADROOM_BYTES = 64 << 20
 

@@ -286,7 +286,7 @@ def main() -> None:
     from mqeval.generation.settings import SettingOverrides
     from mqeval.model.loading import load_model
     from mqeval.paths import cache_dir
-    from mqeval.evaluation.orchestrator import plan_run
+    from mqeval.evaluation.plan import plan_run
 
     with tempfile.TemporaryDirectory(prefix="mqeval-bench-") as tmp:
         tmp_path = Path(tmp)

@@ -15,7 +15,7 @@ from mqeval.reports.api import paper_report
 from mqeval.reports.intervals import StatsOptions
 from mqeval.reports.paper_table import zoo_index
 from mqeval.reports.published import row_labels
-from mqeval.reports.runs import find_runs
+from mqeval.results.run import find_runs
 from mqeval.zoo import card_names, load_card
 
 BASELINES = [n for n in card_names() if "baseline" in load_card(n).tags]

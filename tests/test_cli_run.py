@@ -15,7 +15,7 @@ from PIL import Image
 from helpers_cli import REPO, mqeval
 from helpers_runner import png_bytes
 
-from mqeval.results.store import load_run
+from mqeval.results.run import read_run
 
 TINY = ("shapes", "--model", "metaquery-tiny")
 LIMIT = ("--limit", "16", "--batch-size", "2", "--no-progress")  # 64 images: a few seconds of sampling
@@ -35,7 +35,7 @@ def test_run_generates_scores_records_and_prints_a_table(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "random weights" in result.stderr and "meaningless" in result.stderr
     assert "overall" in result.stdout and "shapes | metaquery-tiny | 3 samples" in result.stdout
-    run = load_run(tmp_path)
+    run = read_run(tmp_path)
     assert run.record.model.random_init and any("random weights" in w for w in run.record.warnings)
     assert run.record.benchmark.limit == 3 and len(run.samples) == 3
     assert run.record.generation["num_inference_steps"] == 4 and run.record.generation["resolution"] == 32
@@ -47,7 +47,7 @@ def test_run_generates_scores_records_and_prints_a_table(tmp_path):
 
     rescored = mqeval("score", "shapes", "--images", tmp_path, "--limit", "3")
     assert rescored.returncode == 0, rescored.stderr
-    again = load_run(tmp_path)
+    again = read_run(tmp_path)
     assert again.record.metrics == run.record.metrics and again.record.run_id != run.record.run_id
     assert again.record.model.card == "metaquery-tiny" and again.record.generation["seed"] == 42
 
@@ -86,7 +86,7 @@ def test_batch_size_changes_images_at_most_by_float_rounding(tmp_path):
 
     from mqeval.generation.sharded_writer import generate
     from mqeval.model.loading import load_model
-    from mqeval.evaluation.orchestrator import plan_run
+    from mqeval.evaluation.plan import plan_run
 
     plan = plan_run("shapes", "metaquery-tiny", limit=5)
     model = load_model(plan.card, None, device="cpu").eval()
@@ -115,4 +115,4 @@ def test_score_of_a_plain_folder_writes_nothing_into_it(tmp_path):
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
     [results] = (tmp_path / "runs" / "shapes").glob("scored-theirs-*/results.json")
     assert f"results: {results.relative_to(tmp_path)}" in result.stderr
-    assert load_run(results.parent).record.metrics["overall"] == 1.0
+    assert read_run(results.parent).record.metrics["overall"] == 1.0

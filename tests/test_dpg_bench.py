@@ -230,7 +230,7 @@ def _has_modelscope() -> bool:
 
 def test_a_folder_of_official_grids_alone_scores_like_its_tiles(tmp_path):
     """`mqeval score dpg-bench` on grids made elsewhere: the runner's presence check asks the plug-in what it reads."""
-    from mqeval.evaluation.orchestrator import score_images
+    from mqeval.evaluation.scoring import score_images
 
     bench = bench_with(write_csv(tmp_path / "dpg_bench.csv"), "dpg-bench-corrected")
     samples = [s for s in bench.samples() if s.sample_id in ("0", "1")]

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mqeval"
-GROUND = {"errors", "config", "registry", "paths", "fileio", "downloads", "hub_download", "seeding", "extras",
+GROUND = {"errors", "dataclass_io", "registry", "paths", "fileio", "downloads", "hub_download", "seeding", "extras",
           "environment"}
 
 

@@ -192,7 +192,7 @@ def test_transformers_images_depend_only_on_their_own_generator(name):
 def test_a_run_plan_records_the_deviations_and_the_weights_revision(tmp_path):
     """A card file over tiny-diffusers with published settings for shapes: the plan's warnings carry the deviations,
     its fingerprint the kind's block (and the hub commit, None for a tiny:// folder)."""
-    from mqeval.evaluation.orchestrator import plan_run
+    from mqeval.evaluation.plan import plan_run
 
     card = tmp_path / "my-baseline.yaml"
     card.write_text(

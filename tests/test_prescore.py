@@ -7,7 +7,10 @@ import dataclasses
 from mqeval.benchmarks.shapes import detector
 from mqeval.contract.scoring import ScoreOptions
 from mqeval.generation.sharded_writer import images_dir_of
-from mqeval.evaluation.orchestrator import generate_images, plan_run, score_images
+from mqeval.evaluation.images import generate_images
+from mqeval.evaluation.plan import plan_run
+from mqeval.evaluation.scoring import score_images
+from mqeval.evaluation.worker_plan import GenerationJob
 
 
 def test_a_run_detects_each_image_while_generating_and_score_finds_it_done(tmp_path, monkeypatch):
@@ -17,7 +20,7 @@ def test_a_run_detects_each_image_while_generating_and_score_finds_it_done(tmp_p
     real = detector.detect
     monkeypatch.setattr(detector, "detect", lambda image: calls.append(1) or real(image))
 
-    generate_images(plan, tmp_path / "run", batch_size=4, progress=False, score_options=options)
+    generate_images(plan, GenerationJob(tmp_path / "run", batch_size=4, progress=False), options)
     assert len(calls) == 8  # 2 prompts x 4 images, each detected once, on the writer thread
     images = images_dir_of(tmp_path / "run")
     result = score_images(plan.benchmark, plan.samples, images, options)
@@ -31,5 +34,5 @@ def test_generate_alone_does_no_scoring_work(tmp_path, monkeypatch):
     plan = plan_run("shapes", "metaquery-tiny", limit=1)
     calls: list[int] = []
     monkeypatch.setattr(detector, "detect", lambda image: calls.append(1))
-    generate_images(plan, tmp_path / "run", batch_size=4, progress=False)
+    generate_images(plan, GenerationJob(tmp_path / "run", batch_size=4, progress=False))
     assert calls == []

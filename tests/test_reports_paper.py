@@ -16,7 +16,7 @@ from mqeval.reports.intervals import StatsOptions
 from mqeval.reports.columns import NO_CARD, NOT_COMPARABLE, NOT_RUN
 from mqeval.reports.paper_table import zoo_index
 from mqeval.reports.published import published_rows
-from mqeval.reports.runs import find_runs
+from mqeval.results.run import find_runs
 from mqeval.reports.specs import TABLES, table_spec
 
 STATS = StatsOptions(n_resamples=200)

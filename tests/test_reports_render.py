@@ -16,7 +16,7 @@ from mqeval.reports.api import emit, paper_report
 from mqeval.reports.intervals import StatsOptions
 from mqeval.reports.paper_table import zoo_index
 from mqeval.reports.render import latex_escape, render
-from mqeval.reports.runs import find_runs
+from mqeval.results.run import find_runs
 from mqeval.reports.specs import TABLES
 
 

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from helpers_reports import lookup_for, write_run
 from mqeval.reports.api import compare_report, runs_report
 from mqeval.reports.intervals import StatsOptions
-from mqeval.reports.runs import read_run
+from mqeval.results.run import read_run
 from mqeval.reports.stats import PairingError
 
 STATS = StatsOptions(n_resamples=200)

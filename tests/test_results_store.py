@@ -11,7 +11,8 @@ from mqeval.generation.sharded_writer import generate
 from mqeval.results import schema
 from mqeval.results.record import model_record, record_run
 from mqeval.results.schema import SchemaVersionError
-from mqeval.results.store import load_run, load_runs, read_record
+from mqeval.results.run import read_run
+from mqeval.results.store import load_runs, read_record
 from mqeval.zoo import load_card
 
 from helpers_runner import FakeBenchmark, FakeGroup, FakePipeline, fake_settings
@@ -31,7 +32,7 @@ def make_run(run_dir, num_samples=3, limit=None):
 
 def test_round_trip_records_everything_that_determines_the_numbers(tmp_path):
     record, path = make_run(tmp_path, limit=3)
-    run = load_run(tmp_path)
+    run = read_run(tmp_path)
     assert run.record == record and run.results == json.loads(path.read_text())
     r = run.results
     assert r["schema_version"] == 1 and r["run_id"] and r["created"].endswith("+00:00")
@@ -53,7 +54,7 @@ def test_round_trip_records_everything_that_determines_the_numbers(tmp_path):
 
 def test_samples_jsonl_has_seeds_images_and_per_sample_scores(tmp_path):
     make_run(tmp_path)
-    samples = load_run(tmp_path).samples
+    samples = read_run(tmp_path).samples_frame()
     assert list(samples["sample_id"]) == ["p000", "p001", "p002"] and list(samples["index"]) == [0, 1, 2]
     first = samples.iloc[0]
     assert first["images"] == ["images/00000/samples/0000.png", "images/00000/samples/0001.png"]
@@ -81,7 +82,7 @@ def test_other_schema_versions_are_refused_with_a_clear_message(tmp_path):
     data["schema_version"] = 2
     path.write_text(json.dumps(data))
     with pytest.raises(SchemaVersionError, match="schema_version 2.*reads schema_version 1"):
-        load_run(tmp_path)
+        read_run(tmp_path)
     del data["schema_version"]
     path.write_text(json.dumps(data))
     with pytest.raises(SchemaVersionError, match="None"):

@@ -36,11 +36,10 @@ def test_two_gloo_processes_write_the_same_images_as_one(tmp_path):
     assert (tmp_path / "two" / "images" / "00006" / "metadata.jsonl").is_file()
 
 
-def test_relaunch_command_runs_the_cli_module_under_torchrun():
-    argv = relaunch_argv(["generate", "shapes", "--model", "metaquery-tiny"], 3)
+def test_relaunch_command_runs_the_program_under_torchrun():
+    argv = relaunch_argv(["-m", "mqeval.evaluation.worker", "plan.json"], 3)
     assert argv[1:5] == ["-m", "mqeval.generation.torchrun", "--standalone", "--nproc_per_node=3"]  # torchrun
-    assert argv[5:] == ["-m", "mqeval.cli", "generate", "shapes", "--model", "metaquery-tiny"]
-
+    assert argv[5:] == ["-m", "mqeval.evaluation.worker", "plan.json"]
 
 
 RANK_ONE_BUILD = """

@@ -164,7 +164,7 @@ def test_scoring_needs_every_image_of_the_protocol(tmp_path):
     """Samples that leave num_images at 1 still need images_per_prompt images before --strict scoring starts."""
     from mqeval.contract.scoring import ScoreOptions
     from mqeval.errors import DataIntegrityError
-    from mqeval.evaluation.orchestrator import score_images
+    from mqeval.evaluation.scoring import score_images
 
     run(tmp_path, batch_size=2)
     bench = FakeBenchmark()

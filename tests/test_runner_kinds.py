@@ -7,7 +7,7 @@ import pytest
 from helpers_cli import mqeval
 from helpers_runner import png_bytes
 
-from mqeval.results.store import load_run
+from mqeval.results.run import read_run
 
 LIMIT = ("--limit", "2", "--batch-size", "2", "--no-progress")  # 8 images
 
@@ -16,7 +16,7 @@ def test_tiny_python_run_is_scored_and_recorded(tmp_path):
     result = mqeval("run", "shapes", "--model", "tiny-python", *LIMIT, "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     assert "random weights" in result.stderr and "shapes | tiny-python | 2 samples" in result.stdout
-    record = load_run(tmp_path).record
+    record = read_run(tmp_path).record
     assert record.model.card == "tiny-python" and record.model.random_init
     assert record.model.config["kind"] == "python"
     assert record.model.config["python"]["factory"] == "examples.my_model:build"
@@ -27,7 +27,7 @@ def test_tiny_python_run_is_scored_and_recorded(tmp_path):
 def test_tiny_diffusers_run_records_the_pipeline_it_loaded(tmp_path):
     result = mqeval("run", "shapes", "--model", "tiny-diffusers", *LIMIT, "--out", tmp_path)
     assert result.returncode == 0, result.stderr
-    record = load_run(tmp_path).record
+    record = read_run(tmp_path).record
     assert record.model.config["kind"] == "diffusers"
     assert record.model.config["diffusers"]["model_id"] == "tiny://sd15_pipeline"
     assert record.model.checkpoint and record.model.checkpoint.endswith("sd15_pipeline")  # the folder it loaded

@@ -24,10 +24,12 @@ def test_every_backbone_and_decoder_family_has_a_tiny_random_card():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in TINY if n != "metaquery-tiny"])
 def test_tiny_card_generates_a_benchmark_sample(tmp_path, name):
-    from mqeval.evaluation.orchestrator import generate_images, plan_run
+    from mqeval.evaluation.images import generate_images
+    from mqeval.evaluation.plan import plan_run
+    from mqeval.evaluation.worker_plan import GenerationJob
 
     plan = plan_run("shapes", name, limit=1)
-    report = generate_images(plan, tmp_path, batch_size=4, progress=False)
+    report = generate_images(plan, GenerationJob(tmp_path, batch_size=4, progress=False))
     images = png_bytes(tmp_path / "images")
     assert report.num_written == len(images) == 4
 
@@ -37,13 +39,15 @@ def test_checkpoint_option_loads_saved_weights_and_records_their_hash(tmp_path):
     """Saving the seeded random model and passing it as --checkpoint gives the same images, with its sha256."""
     from mqeval.fileio import sha256_file
     from mqeval.model.loading import load_model
-    from mqeval.evaluation.orchestrator import generate_images, plan_run
+    from mqeval.evaluation.images import generate_images
+    from mqeval.evaluation.plan import plan_run
+    from mqeval.evaluation.worker_plan import GenerationJob
 
     random_plan = plan_run("shapes", "metaquery-tiny", limit=1)
     load_model(random_plan.card).save_pretrained(tmp_path / "ckpt")
     plan = plan_run("shapes", "metaquery-tiny", limit=1, checkpoint=tmp_path / "ckpt")
     assert plan.fingerprint()["model"]["checkpoint_sha256"] == sha256_file(tmp_path / "ckpt" / "model.safetensors")
     assert random_plan.fingerprint()["model"]["checkpoint_sha256"] is None
-    generate_images(random_plan, tmp_path / "random", progress=False)
-    generate_images(plan, tmp_path / "loaded", progress=False)
+    generate_images(random_plan, GenerationJob(tmp_path / "random", progress=False))
+    generate_images(plan, GenerationJob(tmp_path / "loaded", progress=False))
     assert png_bytes(tmp_path / "random" / "images") == png_bytes(tmp_path / "loaded" / "images")

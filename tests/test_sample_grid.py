@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image
 
 from mqeval.reports.figures import sample_grid
-from mqeval.reports.runs import Run
+from mqeval.results.run import Run
 
 
 def _run(tmp_path: Path, tags: list[str], images_per_prompt: int = 2) -> Run:
@@ -19,7 +19,7 @@ def _run(tmp_path: Path, tags: list[str], images_per_prompt: int = 2) -> Run:
             images.append(rel)
         samples.append({"sample_id": f"s{index}", "prompt": f"a photo of thing number {index}", "tag": tag,
                         "images": images, "correct": [True, False][:images_per_prompt]})
-    return Run(tmp_path, {}, samples)
+    return Run(tmp_path, {}, None, samples)  # the grid reads only the samples (no results.json needed)
 
 
 def test_rows_take_every_task_in_turn_and_frames_show_verdicts(tmp_path):

@@ -16,7 +16,10 @@ import pytest
 from mqeval.contract.scoring import ScoreOptions
 from mqeval.fileio import checkpoint_sha256
 from mqeval.generation.sharded_writer import images_dir_of
-from mqeval.evaluation.orchestrator import generate_images, plan_run, score_images
+from mqeval.evaluation.images import generate_images
+from mqeval.evaluation.plan import plan_run
+from mqeval.evaluation.scoring import score_images
+from mqeval.evaluation.worker_plan import GenerationJob
 
 GUARD = Path(__file__).parent / "data" / "metaquery_smol_shapes_guard.json"
 
@@ -29,7 +32,7 @@ def test_metaquery_smol_reproduces_its_recorded_verdicts(tmp_path):
     chosen = [s for s in plan.samples if s.sample_id in recorded["verdicts"]]
     assert len(chosen) == len(recorded["verdicts"]) == 12
     plan = dataclasses.replace(plan, samples=chosen)
-    generate_images(plan, tmp_path, batch_size=recorded["batch_size"], progress=False)
+    generate_images(plan, GenerationJob(tmp_path, batch_size=recorded["batch_size"], progress=False))
     result = score_images(plan.benchmark, chosen, images_dir_of(tmp_path), ScoreOptions())
     verdicts = {row["sample_id"]: row["correct"] for row in result.per_sample}
     assert verdicts == recorded["verdicts"]

@@ -11,11 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from mqeval.benchmarks.catalog import load_benchmark
+from mqeval.benchmarks.catalog import load_benchmark, load_plugin
 from mqeval.benchmarks.understanding.adapter import BackboneResponder, cut_at_stops
 from mqeval.benchmarks.understanding.benchmark import extract_metric
 from mqeval.benchmarks.understanding.evaluate import choose_adapter, evaluate_understanding, per_sample_records
-from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import ConfigError, UserError
 from mqeval.model.metaquery_config import BackboneConfig
 from PIL import Image
@@ -30,20 +29,20 @@ PAPER_COLUMNS = {  # benchmark -> (lmms-eval task, metric key the report reads)
 
 def test_specs_name_the_lmms_eval_tasks_and_scales():
     for name, (task, metric) in PAPER_COLUMNS.items():
-        bench = load_benchmark(name)
+        bench = load_plugin(name)
         assert (bench.options.task, bench.options.metric) == (task, metric)
-        assert bench.samples() == [] and bench.aggregatable is False
-        with pytest.raises(UserError, match="scores the MLLM"):
-            bench.score(None, [], ScoreOptions())
-    assert load_benchmark("mm-vet").options.needs_judge and not load_benchmark("mme").options.needs_judge
+        assert bench.spec.evaluator == "understanding" and bench.aggregatable is False
+        with pytest.raises(UserError, match="understanding suite.*mqeval run"):
+            load_benchmark(name)  # the image-benchmark loader refuses it: no images to generate or score
+    assert load_plugin("mm-vet").options.needs_judge and not load_plugin("mme").options.needs_judge
 
 
 def test_metrics_come_out_on_the_paper_scale():
     results = {"results": {"mmmu_val": {"alias": "mmmu_val", "mmmu_acc,none": 0.512, "mmmu_acc_stderr,none": "N/A"}}}
-    bench = load_benchmark("mmmu")
+    bench = load_plugin("mmmu")
     assert bench.metrics(results) == {"accuracy": pytest.approx(51.2)}
     mme = {"results": {"mme": {"mme_perception_score,none": 1238.5, "mme_cognition_score,none": 240.0}}}
-    assert load_benchmark("mme").metrics(mme) == {"perception": 1238.5}
+    assert load_plugin("mme").metrics(mme) == {"perception": 1238.5}
     with pytest.raises(ConfigError, match="no metric"):
         extract_metric(bench.options, {"results": {"mmmu_val": {"other,none": 1.0}}})
     with pytest.raises(ConfigError, match="no results"):
@@ -123,14 +122,15 @@ def test_missing_lmms_eval_is_a_user_error():
     card = SimpleNamespace(name="x",
                            model=SimpleNamespace(backbone=BackboneConfig(family="qwen2_5_vl", model_id="a/b")))
     with pytest.raises(UserError, match=r"mqeval\[understanding\]"):
-        evaluate_understanding(load_benchmark("mme"), card)
+        evaluate_understanding(load_plugin("mme"), card)
 
 
 @pytest.mark.skipif(HAS_LMMS, reason="would start a real lmms-eval run")
-def test_entry_point_resolves_card_and_stops_without_lmms_eval(tmp_path):
-    from mqeval.benchmarks.understanding.evaluate import main
+def test_run_resolves_card_and_stops_without_lmms_eval(tmp_path):
+    from mqeval.evaluation.kinds import evaluator_for
+    from mqeval.evaluation.request import EvaluationRequest
 
+    request = EvaluationRequest("mme", "metaquery-tiny-qwen2-5-vl-sana", adapter="mqeval", out=tmp_path / "run")
     with pytest.raises(UserError, match=r"mqeval\[understanding\]"):
-        main(["--benchmark", "mme", "--model", "metaquery-tiny-qwen2-5-vl-sana", "--adapter", "mqeval",
-              "--device", "cpu", "--run-dir", str(tmp_path / "run")])
+        evaluator_for("mme").run(request)
     assert not (tmp_path / "run").exists()

@@ -1,15 +1,19 @@
 """The benchmark plug-in contract.
 
-A benchmark knows its samples, where each image goes in the official layout, and how to score a folder.
-It knows nothing of how images are made: the generation runner calls `samples`, `generation` and `image_path`,
-then `finalize`; `mqeval score` calls `score` on any folder in the official layout.
+Every benchmark is a spec (benchmarks/<name>.yaml) and a plug-in class. The spec's `evaluator` says which of the two
+kinds it is (mqeval.evaluation.kinds runs each):
+- `images` (a `Benchmark`): it knows its samples, where each image goes in the official layout, and how to score a
+  folder. It knows nothing of how images are made: the generation writer calls `samples`, `generation` and
+  `image_path`, then `finalize`; `mqeval score` calls `score` on any folder in the official layout;
+- `understanding` (an `UnderstandingSuite`, mqeval.benchmarks.understanding): an external harness asks the model
+  itself; there are no samples or images of mqeval's.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Literal, Optional
 
 from mqeval.dataclass_io import from_dict
 from mqeval.hub_download import HubFile
@@ -74,6 +78,7 @@ class BenchmarkSpec:
     data: dict[str, DataFile] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # checked against the plugin's Options dataclass
     variant_of: Optional[str] = None
+    evaluator: Literal["images", "understanding"] = "images"  # how it is run (mqeval.evaluation.kinds)
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,11 @@ class NoOptions:
     pass
 
 
-class Benchmark(ABC):
+class SpecPlugin:
+    """What every benchmark plug-in has: its spec, its typed options, and how reports treat its records."""
+
     Options: ClassVar[type] = NoOptions
+    evaluator: ClassVar[str] = "images"  # the spec's `evaluator` must name this
 
     def __init__(self, spec: BenchmarkSpec):
         self.spec = spec
@@ -91,6 +99,22 @@ class Benchmark(ABC):
     @property
     def name(self) -> str:
         return self.spec.name
+
+    # Whether `aggregate` can recompute the metrics from per-sample records alone (False for FID, whose
+    # statistics need every feature vector); reports bootstrap confidence intervals only where it can.
+    aggregatable: ClassVar[bool] = True
+
+    def aggregate(self, per_sample: list[dict[str, Any]]) -> dict[str, float]:
+        """The benchmark's metrics from per-sample records (a pure function: reports call it on resamples)."""
+        raise NotImplementedError(f"{type(self).__name__} does not aggregate from per-sample records")
+
+    def data_hashes(self) -> dict[str, str]:
+        """sha256 of every data file that determines the samples (recorded with each result)."""
+        return {key: f.sha256 for key, f in self.spec.data.items()}
+
+
+class Benchmark(SpecPlugin, ABC):
+    """An image benchmark: prompts in, a folder of images in the official layout scored."""
 
     @property
     def generation(self) -> GenerationSpec:
@@ -130,14 +154,3 @@ class Benchmark(ABC):
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         """Score a folder in the official layout: per-sample records, then `aggregate` over them."""
 
-    # Whether `aggregate` can recompute the metrics from per-sample records alone (False for FID, whose
-    # statistics need every feature vector); reports bootstrap confidence intervals only where it can.
-    aggregatable: ClassVar[bool] = True
-
-    def aggregate(self, per_sample: list[dict[str, Any]]) -> dict[str, float]:
-        """The benchmark's metrics from per-sample records (a pure function: reports call it on resamples)."""
-        raise NotImplementedError(f"{type(self).__name__} does not aggregate from per-sample records")
-
-    def data_hashes(self) -> dict[str, str]:
-        """sha256 of every data file that determines the samples (recorded with each result)."""
-        return {key: f.sha256 for key, f in self.spec.data.items()}

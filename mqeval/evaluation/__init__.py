@@ -1,1 +1,1 @@
-"""The evaluation orchestrator: resolve a run plan, generate or answer, score, record (used by the CLI only)."""
+"""The evaluators: resolve a run plan, generate or ask, score, record. Only the command-line modules import this."""

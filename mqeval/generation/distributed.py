@@ -2,7 +2,7 @@
 
 Multi-process runs are started by `torchrun` (or `accelerate launch --multi_gpu`, or any launcher that sets the
 torch.distributed environment variables). `accelerate launch --cpu` cannot start several CPU processes without MPI,
-so `mqeval ... --num-processes K` re-launches itself through torchrun (`python -m torch.distributed.run
+so `mqeval ... --num-processes K` launches its workers through torchrun (`python -m torch.distributed.run
 --standalone`, wrapped by mqeval.generation.torchrun so that a failing worker ends in its own Error line, not
 torchrun's traceback); on CPU PartialState(cpu=True) then joins a gloo group. The re-launched torchrun runs in its
 own process group (session), which the launcher stops as a whole when it is interrupted or terminated; on Linux
@@ -57,11 +57,12 @@ class ProcessGroup:
         self._state.wait_for_everyone()
 
 
-def relaunch_argv(cli_args: Sequence[str], num_processes: int) -> list[str]:
-    """The command that runs `mqeval <cli_args>` in `num_processes` processes on this machine."""
+def relaunch_argv(program: Sequence[str], num_processes: int) -> list[str]:
+    """The command that runs `python <program>` (e.g. ["-m", "mqeval.cli", "train", ...]) in `num_processes`
+    processes on this machine."""
     return [
         sys.executable, "-m", "mqeval.generation.torchrun", "--standalone", f"--nproc_per_node={num_processes}",
-        "-m", "mqeval.cli", *cli_args,
+        *program,
     ]
 
 
@@ -90,15 +91,15 @@ def _terminate(signum, frame):  # SIGTERM in the launcher: unwind like Ctrl-C, s
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def relaunch(cli_args: Sequence[str], num_processes: int, what: str = "generation",
+def relaunch(program: Sequence[str], num_processes: int, what: str = "generation",
              extra_env: Optional[Mapping[str, str]] = None) -> None:
-    """Run `mqeval <cli_args>` under torchrun and wait; a failing worker becomes a UserError with its exit code.
+    """Run `python <program>` under torchrun and wait; a failing worker becomes a UserError with its exit code.
     Interrupting or terminating this process stops torchrun and its workers."""
     env = {**os.environ, **(extra_env or {})}
     # Share the cores between the processes (torchrun alone would give each one thread); an explicit
     # OMP_NUM_THREADS is kept, which is how the tests run 1 and 2 processes with the same CPU kernels.
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
-    process = subprocess.Popen(relaunch_argv(cli_args, num_processes), env=env, start_new_session=True,
+    process = subprocess.Popen(relaunch_argv(program, num_processes), env=env, start_new_session=True,
                                preexec_fn=_die_with_parent)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None

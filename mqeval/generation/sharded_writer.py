@@ -44,6 +44,10 @@ class GenerationReport:
     rank: int
     world_size: int
 
+    def describe(self) -> str:
+        return (f"{self.num_images} images in {self.images_dir} ({self.num_pending} generated, "
+                f"{self.num_images - self.num_pending} already there) in {self.seconds:.1f} s")
+
 
 def images_dir_of(run_dir: Path) -> Path:
     return Path(run_dir) / IMAGES_DIRNAME

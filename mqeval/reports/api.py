@@ -21,7 +21,7 @@ from mqeval.reports.paper_table import (
     zoo_index,
 )
 from mqeval.reports.render import render
-from mqeval.reports.runs import Run, find_runs, read_run
+from mqeval.results.run import Run, find_runs, read_run
 from mqeval.reports.specs import TABLES, table_spec
 
 ABLATION_TABLES = (1, 2, 3, 7)

@@ -11,7 +11,8 @@ from typing import Optional
 
 from mqeval.reports.intervals import IntervalCache
 from mqeval.reports.published import PublishedRow
-from mqeval.reports.runs import CompatKey, Run
+from mqeval.results.compat import CompatKey
+from mqeval.results.run import Run
 from mqeval.reports.specs import ColumnSpec
 
 NOT_RUN = "not run"

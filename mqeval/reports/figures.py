@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 from mqeval.extras import require
 from mqeval.fileio import atomic_path
-from mqeval.reports.runs import Run
+from mqeval.results.run import Run
 from mqeval.reports.table_report import TableReport
 
 
@@ -149,8 +149,12 @@ def sample_grid(run: Run, out_path: Path, max_prompts: int = 12, cell: int = 96)
             if not path.is_file():
                 draw.text((left + 4, top + cell // 2), "missing", fill="red", font=font)
                 continue
-            with Image.open(path) as img:
-                grid.paste(img.convert("RGB").resize((cell, cell), Image.NEAREST), (left, top))
+            try:
+                with Image.open(path) as img:
+                    grid.paste(img.convert("RGB").resize((cell, cell), Image.NEAREST), (left, top))
+            except (OSError, ValueError, Image.DecompressionBombError):  # scoring counted it already
+                draw.text((left + 4, top + cell // 2), "unreadable", fill="red", font=font)
+                continue
             found += 1
             if j < len(verdicts):
                 colour = (30, 160, 60) if verdicts[j] else (200, 40, 40)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from mqeval.errors import UserError
-from mqeval.reports.runs import Run
+from mqeval.results.run import Run
 from mqeval.reports.stats import Aggregate, Interval, bootstrap_ci
 
 # name -> Benchmark instance; the default loads benchmarks/<name>.yaml and its plug-in. Tests pass their own.
@@ -14,9 +14,9 @@ BenchmarkLookup = Callable[[str], object]
 
 
 def default_lookup(name: str) -> object:
-    from mqeval.benchmarks.catalog import load_benchmark
+    from mqeval.benchmarks.catalog import load_plugin
 
-    return load_benchmark(name)
+    return load_plugin(name)
 
 
 @dataclass(frozen=True)

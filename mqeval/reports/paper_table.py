@@ -22,7 +22,7 @@ from mqeval.reports.columns import (
 )
 from mqeval.reports.intervals import IntervalCache
 from mqeval.reports.published import published_rows
-from mqeval.reports.runs import Run
+from mqeval.results.run import Run
 from mqeval.reports.specs import SMALL_SCALE_NOTE, ColumnSpec, TableSpec
 from mqeval.reports.table_report import TableReport
 

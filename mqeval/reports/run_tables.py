@@ -5,7 +5,8 @@ from collections import defaultdict
 
 from mqeval.extras import require
 from mqeval.reports.intervals import IntervalCache, resolve_aggregate
-from mqeval.reports.runs import CompatKey, Run
+from mqeval.results.compat import CompatKey
+from mqeval.results.run import Run
 from mqeval.reports.stats import PairingError, check_pairable, paired_bootstrap
 from mqeval.reports.table_report import TableReport
 

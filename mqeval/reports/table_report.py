@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mqeval.reports.runs import Run
+from mqeval.results.run import Run
 
 if TYPE_CHECKING:
     import pandas as pd

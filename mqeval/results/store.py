@@ -1,12 +1,11 @@
-"""Write and read run folders (results.json + samples.jsonl; schema in mqeval.results.schema).
+"""Write run folders (results.json + samples.jsonl; schema in mqeval.results.schema) and read their results.json.
 
-pandas is imported inside the loaders only.
+One run folder is read by mqeval.results.run.read_run; `load_runs` puts many runs into one pandas frame.
 """
 from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -34,14 +33,6 @@ RUN_COLUMNS = (
     "limit", "model", "checkpoint_sha256", "random_init", "seed", "images_per_prompt", "scorer", "scorer_version",
     "git_hash", "num_warnings",
 )
-
-
-@dataclass
-class Run:
-    path: Path
-    results: dict[str, Any]  # results.json as written
-    record: RunRecord  # the same, typed and validated
-    samples: "pd.DataFrame"  # samples.jsonl, one row per sample
 
 
 def new_run_id() -> str:
@@ -103,27 +94,6 @@ def read_record(path: Path) -> tuple[dict[str, Any], RunRecord]:
             "Use the mqeval version that wrote it, or re-score the images with `mqeval score`."
         )
     return data, from_dict(RunRecord, data, str(path))
-
-
-def load_run(path: str | Path) -> Run:
-    """One run folder (or its results.json) -> Run(results, record, samples DataFrame)."""
-    pd = require("pandas", "reports", "Loading runs into pandas")
-
-    data, record = read_record(Path(path))
-    run_dir = Path(path) if Path(path).is_dir() else Path(path).parent
-    rows = []
-    samples_path = run_dir / SAMPLES_NAME
-    if samples_path.is_file():
-        for number, line in enumerate(samples_path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise DataIntegrityError(f"{samples_path}:{number} is not valid JSON") from None
-    if samples_path.is_file():
-        check_sample_rows(samples_path, rows, record.benchmark.num_samples)
-    samples = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=list(SAMPLE_KEYS))
-    return Run(path=run_dir, results=data, record=record, samples=samples)
 
 
 def check_sample_rows(path: Path, rows: list[dict[str, Any]], num_samples: int) -> None:

@@ -60,7 +60,8 @@ def register(app: typer.Typer) -> None:
                 check_checkpoint(latest)
         main = os.environ.get("RANK", "0") == "0"
         if num_processes > 1 and not in_distributed_launch():
-            relaunch(_worker_args(config, output_dir, max_steps, resume, num_processes), num_processes, "training")
+            relaunch(["-m", "mqeval.cli", *_worker_args(config, output_dir, max_steps, resume, num_processes)],
+                     num_processes, "training")
         else:
             from mqeval.train.loop import end_processes, train
 

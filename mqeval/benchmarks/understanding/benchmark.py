@@ -1,19 +1,16 @@
 """The plug-in side of an lmms-eval suite: which task, which metric, on which scale.
 
-It has no samples and no images: lmms-eval reads its own data and asks the model directly, so `score` (which
-scores a folder of images) does not apply; `evaluate.evaluate_understanding` runs it and returns the same
-ScoreResult. Metrics are stored on the paper's scale (MME perception: sum of subtask scores; the others: percent).
+An understanding suite (spec `evaluator: understanding`) has no samples and no images: lmms-eval reads its own data
+and asks the model directly; `evaluate.evaluate_understanding` runs it and returns a ScoreResult like any scorer's.
+Metrics are stored on the paper's scale (MME perception: sum of subtask scores; the others: percent).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
-from mqeval.benchmarks.base import Benchmark
-from mqeval.contract.samples import Sample
-from mqeval.contract.scoring import ScoreOptions, ScoreResult
-from mqeval.errors import ConfigError, UserError
+from mqeval.benchmarks.base import SpecPlugin
+from mqeval.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -37,21 +34,10 @@ def extract_metric(options: LmmsEvalOptions, results: dict[str, Any]) -> float:
                       f"{sorted(task_results)}")
 
 
-class LmmsEvalBenchmark(Benchmark):
+class LmmsEvalSuite(SpecPlugin):
     Options = LmmsEvalOptions
+    evaluator: ClassVar[str] = "understanding"
     aggregatable: ClassVar[bool] = False  # lmms-eval's aggregations (e.g. MME's acc+) need every record
-
-    def samples(self, data_dir: Optional[Path] = None) -> list[Sample]:
-        return []  # lmms-eval owns the data
-
-    def image_path(self, out_dir: Path, sample: Sample, image_index: int) -> Path:
-        raise UserError(f"{self.name} scores the MLLM, not generated images")
-
-    def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
-        raise UserError(
-            f"{self.name} scores the MLLM, not a folder of images: run "
-            f"`mqeval run {self.name} --model <card>`"
-        )
 
     def metrics(self, results: dict[str, Any]) -> dict[str, float]:
         return {self.options.metric: extract_metric(self.options, results)}

@@ -1,4 +1,4 @@
-"""Run an understanding suite on a model card with lmms-eval and store it as an mqeval run.
+"""Run an understanding suite on a model card with lmms-eval (`mqeval run <suite> --model <card>` records it).
 
 Adapter choice (`choose_adapter`):
 - frozen backbone: the base MLLM's scores are the model's scores by construction, so lmms-eval runs its own
@@ -9,7 +9,6 @@ Adapter choice (`choose_adapter`):
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -66,7 +65,7 @@ def per_sample_records(results: dict[str, Any], task: str) -> list[dict[str, Any
 def evaluate_understanding(benchmark: Any, card: Any, checkpoint: Optional[Path] = None, *, limit: Optional[int] = None,
                            device: str = "cuda", batch_size: int = 1, adapter: Optional[str] = None,
                            task_manager: Any = None, responder: Any = None) -> ScoreResult:
-    """Run `benchmark` (an LmmsEvalBenchmark) on `card` and return its ScoreResult.
+    """Run `benchmark` (an LmmsEvalSuite) on `card` and return its ScoreResult.
 
     `responder` (a BackboneResponder) and `task_manager` (an lmms-eval TaskManager with extra task folders) let
     callers reuse a loaded model or add local tasks.
@@ -91,58 +90,12 @@ def evaluate_understanding(benchmark: Any, card: Any, checkpoint: Optional[Path]
     metrics = benchmark.metrics(results)
     notes = [f"lmms-eval {getattr(lmms_eval, '__version__', '?')} task {options.task}",
              f"adapter {choice.name} ({choice.reason})"]
-    warnings = []
     if options.needs_judge:
         notes.append("GPT-judged: the judge model (lmms-eval env MODEL_VERSION) changes scores")
-    if limit is not None:
-        warnings.append(f"--limit {limit}: not comparable with full-benchmark numbers")
     return ScoreResult(
         metrics=metrics,
         higher_is_better={k: True for k in metrics},
         per_sample=per_sample_records(results, options.task),
         scorer=ScorerInfo(name=f"lmms-eval:{options.task}", version=str(getattr(lmms_eval, "__version__", "?")),
                           weights=choice.model_args or card.name, notes=tuple(notes)),
-        warnings=warnings,
     )
-
-
-def run_understanding(benchmark_name: str, model: str, *, checkpoint: Optional[Path] = None,
-                      adapter: Optional[str] = None, limit: Optional[int] = None, device: str = "cuda",
-                      batch_size: int = 1, run_dir: Optional[Path] = None) -> tuple[Any, Path]:
-    """Score card `model` on an lmms-eval suite and store it as a normal run; return (RunRecord, results path)."""
-    from mqeval.benchmarks.catalog import load_benchmark
-    from mqeval.model.kinds import resolve_checkpoint
-    from mqeval.paths import default_run_dir
-    from mqeval.results.record import model_record, record_run
-    from mqeval.zoo import resolve_card
-
-    benchmark = load_benchmark(benchmark_name)
-    card = resolve_card(model)
-    if card.metaquery.backbone.tuning != "frozen" or adapter == "mqeval":
-        checkpoint = resolve_checkpoint(card, checkpoint)
-    result = evaluate_understanding(benchmark, card, checkpoint, limit=limit, device=device,
-                                    batch_size=batch_size, adapter=adapter)
-    run_dir = run_dir or default_run_dir(benchmark.name, card.name)
-    record, path = record_run(run_dir, benchmark, [], 0, None, result, run_dir / "images",
-                         model=model_record(card, checkpoint), settings=None, batch_size=batch_size,
-                         device=device, num_processes=1, warnings=list(result.warnings))
-    return record, path
-
-
-def main(argv: Optional[list[str]] = None) -> Path:
-    parser = argparse.ArgumentParser(prog="python -m mqeval.benchmarks.understanding",
-                                     description="Score a model card on an lmms-eval understanding suite.")
-    parser.add_argument("--benchmark", required=True, help="mme | mmbench | seed-bench | mmmu | mm-vet")
-    parser.add_argument("--model", required=True, help="model card name")
-    parser.add_argument("--checkpoint", type=Path, default=None)
-    parser.add_argument("--adapter", default=None, help="force 'mqeval' or an lmms-eval model name")
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--run-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
-    record, path = run_understanding(args.benchmark, args.model, checkpoint=args.checkpoint, adapter=args.adapter,
-                                     limit=args.limit, device=args.device, batch_size=args.batch_size,
-                                     run_dir=args.run_dir)
-    print(f"{args.benchmark}: {record.metrics} -> {path}")
-    return path

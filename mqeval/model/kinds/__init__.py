@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from mqeval.contract.text_to_image import Capabilities
-from mqeval.errors import ConfigError, DataIntegrityError, MissingCheckpointError
-from mqeval.fileio import checkpoint_sha256
+from mqeval.errors import ConfigError, MissingCheckpointError
 from mqeval.registry import Registry
 
 if TYPE_CHECKING:
@@ -104,7 +103,8 @@ class CheckedModel:
 
 
 def resolve_checkpoint(card: ModelCard, override: Optional[Path]) -> Optional[Path]:
-    """--checkpoint DIR wins; else the card's (None for random_init cards); a clear error when it is missing.
+    """--checkpoint DIR wins; else the card's (None for random_init cards); a clear error when it is missing. The
+    card's pinned sha256 is checked by the caller, which hashes the weights once (mqeval.evaluation.plan).
     Cards of the other kinds: their weights folder, found (or refused at once) by their kind."""
     if card.kind != "metaquery":
         if override is not None:
@@ -116,12 +116,4 @@ def resolve_checkpoint(card: ModelCard, override: Optional[Path]) -> Optional[Pa
         if not (override / "config.json").is_file():
             raise MissingCheckpointError(f"--checkpoint {override} is not a checkpoint folder (no config.json there)")
         return override
-    path = card.require_checkpoint()
-    if path is not None and card.checkpoint.sha256:
-        actual = checkpoint_sha256(path)
-        if actual is None or not actual.startswith(card.checkpoint.sha256.lower()):
-            raise DataIntegrityError(
-                f"{path}/model.safetensors has sha256 {actual}, but model_zoo/{card.name}.yaml pins "
-                f"{card.checkpoint.sha256}"
-            )
-    return path
+    return card.require_checkpoint()

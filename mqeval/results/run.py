@@ -1,61 +1,37 @@
-"""Runs as the reports see them: results.json + samples.jsonl of one run folder (schema_version 1).
-
-Reports read only the results store. `read_run` is the one place that reads a run folder: results.json through the
-store's validating reader (schema_version checked), samples.jsonl as plain records (the store's pandas form would
-fill absent fields with NaN, which a benchmark's `aggregate` must not see).
+"""Recorded runs: `read_run` is the one reader of a run folder (results.json through the store's validating reader,
+samples.jsonl as plain records); `find_runs` collects the runs under folders. Reports and the CLI read runs here.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from mqeval.errors import DataIntegrityError, UserError
-from mqeval.results.schema import SAMPLE_KEYS
+from mqeval.extras import require
+from mqeval.results.compat import CompatKey
+from mqeval.results.schema import SAMPLE_KEYS, RunRecord
+from mqeval.results.store import RESULTS_NAME, SAMPLES_NAME, check_sample_rows, read_record
 
-
-@dataclass(frozen=True)
-class CompatKey:
-    """What must be equal for two runs' numbers to share a column."""
-
-    benchmark: str
-    version: str
-    prompt_set: str
-    data_sha256: str
-    scorer: str
-    scorer_version: str
-    scorer_weights: str
-    limit: str = "all"  # `--limit N` scores a prefix of the prompts: another prompt set in effect
-
-    def describe_difference(self, other: "CompatKey") -> str:
-        parts = []
-        for field, label in [
-            ("benchmark", "benchmark"),
-            ("version", "benchmark version"),
-            ("prompt_set", "prompt set"),
-            ("data_sha256", "benchmark data (sha256)"),
-            ("scorer", "scorer"),
-            ("scorer_version", "scorer version"),
-            ("scorer_weights", "scorer weights"),
-            ("limit", "--limit"),
-        ]:
-            mine, theirs = getattr(self, field), getattr(other, field)
-            if mine != theirs:
-                parts.append(f"{label} {mine or '?'} vs {theirs or '?'}")
-        return "; ".join(parts)
-
-    def short(self) -> str:
-        scorer = f"{self.scorer} {self.scorer_version}".strip()
-        limit = "" if self.limit == "all" else f", first {self.limit} samples"
-        return f"{self.benchmark} v{self.version}, {self.prompt_set} prompts{limit}, {scorer}"
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
 class Run:
+    """One recorded run folder: results.json as written and typed, and samples.jsonl as plain records (a pandas
+    form would fill absent fields with NaN, which a benchmark's `aggregate` must not see; `samples_frame` gives
+    one for analysis)."""
+
     path: Path
-    results: dict[str, Any]
+    results: dict[str, Any]  # results.json as written
+    record: RunRecord  # the same, typed and validated (schema_version checked)
     samples: list[dict[str, Any]]  # per-sample records (samples.jsonl), in file order
+
+    def samples_frame(self) -> "pd.DataFrame":
+        pd = require("pandas", "reports", "Loading runs into pandas")
+        return pd.DataFrame.from_records(self.samples) if self.samples else pd.DataFrame(columns=list(SAMPLE_KEYS))
 
     @property
     def run_id(self) -> str:
@@ -159,23 +135,24 @@ class Run:
 
 
 def read_run(path: str | Path) -> Run:
+    """The one reader of a run folder (or of its results.json)."""
     path = Path(path)
-    from mqeval.results.store import check_sample_rows, read_record
-
-    if not (path / "results.json").is_file():
-        raise UserError(f"{path} is not a run folder (no results.json)")
+    if path.is_file() and path.name == RESULTS_NAME:
+        path = path.parent
+    if not (path / RESULTS_NAME).is_file():
+        raise UserError(f"{path} is not a run folder (no {RESULTS_NAME})")
     results, record = read_record(path)
     samples = []
-    samples_path = path / "samples.jsonl"
+    samples_path = path / SAMPLES_NAME
     if samples_path.is_file():
-        for number, line in enumerate(samples_path.read_text().splitlines(), 1):
+        for number, line in enumerate(samples_path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
                     samples.append(json.loads(line))
                 except json.JSONDecodeError as exc:
                     raise DataIntegrityError(f"{samples_path}:{number} is not valid JSON: {exc}") from None
         check_sample_rows(samples_path, samples, record.benchmark.num_samples)
-    return Run(path, results, samples)
+    return Run(path, results, record, samples)
 
 
 def find_runs(roots: Iterable[str | Path], problems: Optional[list[str]] = None) -> list[Run]:
@@ -188,7 +165,7 @@ def find_runs(roots: Iterable[str | Path], problems: Optional[list[str]] = None)
         root = Path(root)
         if not root.exists():
             raise UserError(f"No such runs folder: {root}")
-        folders = [root] if (root / "results.json").is_file() else sorted(p.parent for p in root.rglob("results.json"))
+        folders = [root] if (root / RESULTS_NAME).is_file() else sorted(p.parent for p in root.rglob(RESULTS_NAME))
         for folder in folders:
             if folder.resolve() in found:
                 continue

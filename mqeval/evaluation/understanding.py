@@ -1,0 +1,59 @@
+"""The understanding-suite evaluator: lmms-eval asks the card's MLLM the suite's questions
+(mqeval.benchmarks.understanding.evaluate chooses the adapter); the result is recorded like any run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mqeval.benchmarks.catalog import load_plugin
+from mqeval.errors import UserError
+from mqeval.evaluation.kinds import Evaluator
+from mqeval.evaluation.plan import check_limit, protocol_warnings, resolve_weights, warn
+from mqeval.evaluation.request import EvaluationRequest
+from mqeval.generation.acceleration import Acceleration
+from mqeval.generation.lock import run_lock
+from mqeval.paths import default_run_dir
+from mqeval.results.record import model_record, record_run
+from mqeval.results.schema import RunRecord
+from mqeval.zoo import resolve_card
+
+DEFAULT_BATCH_SIZE = 4
+
+
+class UnderstandingEvaluator(Evaluator):
+    def run(self, request: EvaluationRequest) -> tuple[RunRecord, Path]:
+        from mqeval.benchmarks.understanding.evaluate import evaluate_understanding
+
+        suite = load_plugin(request.benchmark)
+        _refuse_image_options(request, suite.name)
+        check_limit(request.limit)
+        if request.model is None:
+            raise UserError("--model is required")
+        card = resolve_card(request.model)
+        checkpoint, sha = None, None
+        if card.metaquery.backbone.tuning != "frozen" or request.adapter == "mqeval":
+            checkpoint, sha = resolve_weights(card, request.checkpoint)
+        warnings = protocol_warnings(card, suite, (), None, request.limit)
+        for message in warnings:
+            warn(message)
+        batch_size = request.batch_size or DEFAULT_BATCH_SIZE
+        result = evaluate_understanding(suite, card, checkpoint, limit=request.limit, device=request.device,
+                                        batch_size=batch_size, adapter=request.adapter)
+        run_dir = Path(request.out or default_run_dir(suite.name, card.name))
+        with run_lock(run_dir):
+            return record_run(run_dir, suite, [], 0, None, result, run_dir / "images",
+                              model=model_record(card, checkpoint, sha), settings=None, batch_size=batch_size,
+                              device=request.device, num_processes=1, warnings=warnings + list(result.warnings))
+
+
+def _refuse_image_options(request: EvaluationRequest, name: str) -> None:
+    """Options of image generation have no meaning here; refusing them beats recording a run that ignored them."""
+    given = [flag for flag, used in (
+        ("--num-processes", request.num_processes != 1),
+        ("--seed / --num-inference-steps / --guidance-scale", bool(request.overrides.describe())),
+        ("--data-dir", request.data_dir is not None),
+        ("--overwrite", request.overwrite),
+        ("--precision / --compile", request.acceleration != Acceleration()),
+    ) if used]
+    if given:
+        raise UserError(f"{', '.join(given)} do(es) not apply to {name}: lmms-eval asks the model its questions, "
+                        "no images are generated")
