@@ -1,9 +1,12 @@
-"""Data files a benchmark cannot ship: a URL pinned to a commit, a content check, a local-copy override.
+"""Data files a benchmark cannot ship: a file pinned to a commit, a content check, a local-copy override.
 
+A file lives either on the Hugging Face hub (`hub`: repository, file, revision; fetched by mqeval.hub_download, the
+one hub code path, into the Hugging Face cache) or elsewhere at a URL pinned to a commit (raw.githubusercontent.com;
+fetched over HTTPS with stdlib urllib into `<cache>/downloads/<digest of url>/<name>`, written atomically).
 `fetch_data_file` resolves one file in this order:
 1. a local copy (`local_dir/<name>`, e.g. from `--data-dir`), checked like a download;
-2. the download cache (`<cache>/downloads/<digest of url>/<name>`), checked again on every use;
-3. a download over HTTPS (stdlib urllib) into the cache, written atomically and checked before it is kept.
+2. the cache, checked again on every use;
+3. a download (refused at once when offline), checked before it is kept.
 
 The expected content is given as a *digest spec*:
 - "<hex>": a sha256 or a prefix of at least 8 hex digits;
@@ -24,15 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from mqeval import hub_download
 from mqeval.errors import DataIntegrityError
 from mqeval.fileio import atomic_path, sha256_file, write_json
+from mqeval.hub_download import HubFile
 from mqeval.paths import cache_dir
 
 if TYPE_CHECKING:
     from mqeval.benchmarks.base import BenchmarkSpec, DataFile
 
 TRUST_ENV = "MQEVAL_TRUST_FIRST_DOWNLOAD"
-OFFLINE_ENVS = ("MQEVAL_OFFLINE", "HF_HUB_OFFLINE")
 GIT_BLOB_PREFIX = "git-blob-sha1:"
 _PINS_LOCK = threading.Lock()
 
@@ -53,10 +57,6 @@ def git_blob_sha1(path: str | Path) -> str:
 
 def url_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
-def _offline() -> bool:
-    return any(os.environ.get(name, "").strip() not in ("", "0", "false", "False") for name in OFFLINE_ENVS)
 
 
 def _pins_path(root: Path) -> Path:
@@ -119,60 +119,80 @@ def fetch_data_file(
     url: Optional[str],
     expected: str,
     *,
+    hub: Optional[HubFile] = None,
     local_dir: Optional[str | Path] = None,
     cache_root: Optional[Path] = None,
     what: str = "data file",
     timeout: float = 120.0,
     opener: Callable = urllib.request.urlopen,
 ) -> Resolved:
-    """Resolve data file `name` (see the module docstring). `expected` is a digest spec."""
+    """Resolve data file `name`, from the hub (`hub`) or a URL (see the module docstring). `expected` is a digest
+    spec."""
     root = Path(cache_root) if cache_root is not None else cache_dir()
     expected = (expected or "").strip()
-    pinned = url and _read_pins(root).get(url)
+    source = hub.key if hub is not None else url  # what a first download's sha256 is recorded under
+    pinned = source and _read_pins(root).get(source)
 
-    def verify(path: Path, source: str) -> Resolved:
+    def verify(path: Path, origin: str) -> Resolved:
         if expected:
             sha = check_digest(path, expected, what)
             note = None
-            if expected.lower().startswith(GIT_BLOB_PREFIX) and url:
-                _record_pin(root, url, sha)
+            if expected.lower().startswith(GIT_BLOB_PREFIX) and source:
+                _record_pin(root, source, sha)
                 note = f"verified by git blob id; sha256 {sha}"
-            return Resolved(path, sha, source, note)
+            return Resolved(path, sha, origin, note)
         if pinned:
-            return Resolved(path, check_digest(path, pinned, what), source, "sha256 pinned on first download")
+            return Resolved(path, check_digest(path, pinned, what), origin, "sha256 pinned on first download")
         sha = sha256_file(path)
-        if url:
-            _record_pin(root, url, sha)
-        return Resolved(path, sha, source, f"no published sha256; this copy ({sha}) was trusted and recorded")
+        if source:
+            _record_pin(root, source, sha)
+        return Resolved(path, sha, origin, f"no published sha256; this copy ({sha}) was trusted and recorded")
+
+    def require_trust() -> None:
+        if not expected and not pinned and os.environ.get(TRUST_ENV) != "1":
+            raise DataIntegrityError(
+                f"{what}: {source} has no published sha256, so mqeval will not trust a download silently. "
+                f"Set {TRUST_ENV}=1 to accept and record the first download, or download it yourself and pass "
+                "its folder with --data-dir."
+            )
 
     if local_dir is not None:
         local = Path(local_dir) / name
         if local.is_file():
             return verify(local, "local")
-        if url is None:
+        if source is None:
             raise DataIntegrityError(f"{what}: {local} not found")
-    if url is None:
+    if source is None:
         raise DataIntegrityError(f"{what}: no URL and no local copy given (pass --data-dir)")
-    cached = root / "downloads" / url_key(url) / name
-    if cached.is_file():
-        return verify(cached, "cache")
-    if _offline():
-        raise DataIntegrityError(
-            f"{what}: {name} is not in the cache and downloads are disabled (offline mode). "
-            f"Fetch {url} and pass its folder with --data-dir."
-        )
-    if not expected and not pinned and os.environ.get(TRUST_ENV) != "1":
-        raise DataIntegrityError(
-            f"{what}: {url} has no published sha256, so mqeval will not trust a download silently. "
-            f"Set {TRUST_ENV}=1 to accept and record the first download, or download it yourself and pass "
-            "its folder with --data-dir."
-        )
-    _download(url, cached, timeout, opener)
+    if hub is not None:
+        known = hub_download.cached(hub.repo_id, hub.revision, hub.repo_type, hub.filename)
+        if known is not None:
+            return verify(known, "cache")
+        path = hub_download.fetch(hub.repo_id, what, revision=hub.revision, repo_type=hub.repo_type,
+                                  filename=hub.filename, before_download=require_trust,
+                                  elsewhere="or pass its folder with --data-dir")
+        forget = hub_download.forget
+    else:
+        path = root / "downloads" / url_key(url) / name
+        if path.is_file():
+            return verify(path, "cache")
+        if hub_download.offline():
+            raise DataIntegrityError(
+                f"{what}: {name} is not in the cache and downloads are disabled (offline mode). "
+                f"Fetch {url} and pass its folder with --data-dir."
+            )
+        require_trust()
+        _download(url, path, timeout, opener)
+        forget = _unlink
     try:
-        return verify(cached, "download")
+        return verify(path, "download")
     except DataIntegrityError:
-        cached.unlink(missing_ok=True)
+        forget(path)
         raise
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def resolve_data_file(
@@ -182,21 +202,22 @@ def resolve_data_file(
     local_dir: Optional[str | Path] = None,
     cache_root: Optional[Path] = None,
     specs_dir: Optional[Path] = None,
+    what: Optional[str] = None,
 ) -> Resolved:
-    """Resolve one entry of a BenchmarkSpec's `data`: shipped (`path`, relative to benchmarks/) or downloaded."""
+    """Resolve one entry of a BenchmarkSpec's `data`: shipped (`path`, relative to benchmarks/) or downloaded (`hub`
+    or `url`)."""
+    what = what or f"data file '{key}'"
     if data_file.path is not None:
         from mqeval.paths import BENCHMARK_SPECS_DIR
 
         path = (specs_dir or BENCHMARK_SPECS_DIR) / data_file.path
         if not path.is_file():
-            raise DataIntegrityError(f"data file '{key}': shipped file {path} is missing; reinstall mqeval")
-        return Resolved(path, check_digest(path, data_file.sha256, f"data file '{key}'"), "shipped")
-    if data_file.url is None:
-        raise DataIntegrityError(f"data file '{key}' has neither a path nor a url")
-    name = data_file.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
-    return fetch_data_file(
-        name, data_file.url, data_file.sha256, local_dir=local_dir, cache_root=cache_root, what=f"data file '{key}'"
-    )
+            raise DataIntegrityError(f"{what}: shipped file {path} is missing; reinstall mqeval")
+        return Resolved(path, check_digest(path, data_file.sha256, what), "shipped")
+    if data_file.url is None and data_file.hub is None:
+        raise DataIntegrityError(f"{what} has neither a path, a hub file nor a url")
+    return fetch_data_file(data_file.file_name, data_file.url, data_file.sha256, hub=data_file.hub,
+                           local_dir=local_dir, cache_root=cache_root, what=what)
 
 
 def recorded_hashes(data: "dict[str, DataFile]", cache_root: Optional[Path] = None) -> dict[str, str]:
@@ -206,8 +227,8 @@ def recorded_hashes(data: "dict[str, DataFile]", cache_root: Optional[Path] = No
     out = {}
     for key, entry in data.items():
         digest = (entry.sha256 or "").strip()
-        if (not digest or digest.lower().startswith(GIT_BLOB_PREFIX)) and entry.url and entry.url in pins:
-            digest = pins[entry.url]
+        if (not digest or digest.lower().startswith(GIT_BLOB_PREFIX)) and entry.source in pins:
+            digest = pins[entry.source]
         out[key] = digest
     return out
 
@@ -215,6 +236,6 @@ def recorded_hashes(data: "dict[str, DataFile]", cache_root: Optional[Path] = No
 def check_spec_data(spec: "BenchmarkSpec", options: Any) -> None:
     """Resolve every data file a spec locates (shipped or downloaded): present and of the pinned checksum."""
     for key, entry in spec.data.items():
-        if entry.path is not None or entry.url is not None:
+        if entry.path is not None or entry.url is not None or entry.hub is not None:
             resolve_data_file(entry, key, local_dir=getattr(options, "data_dir", None),
                               cache_root=getattr(options, "cache_dir", None))

@@ -94,6 +94,7 @@ def test_a_baseline_without_its_weights_fails_at_once_with_one_line(tmp_path, mo
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = [li for li in result.stderr.splitlines() if li.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ")
-    for part in ("stabilityai/stable-diffusion-3-medium-diffusers", "revision main, unpinned", "about 15.5 GB",
-                 "HF_HUB_OFFLINE", "huggingface-cli download"):
+    hub_id, commit = "stabilityai/stable-diffusion-3-medium-diffusers", load_card("sd-3-medium").diffusers.revision
+    for part in (hub_id, f"revision {commit}", "about 15.5 GB", "HF_HUB_OFFLINE",
+                 f"`hf download {hub_id} --revision {commit}`"):
         assert part in lines[0]

@@ -35,7 +35,7 @@ def rows(n: int) -> list[dict]:
 
 def benchmark_on(folder: Path, name: str = "commonsense-t2i"):
     spec = load_spec(name)
-    data = {key: dataclasses.replace(entry, sha256=sha256_file(folder / entry.url.rsplit("/", 1)[-1]))
+    data = {key: dataclasses.replace(entry, sha256=sha256_file(folder / entry.file_name))
             for key, entry in spec.data.items()}
     return PLUGINS.get(spec.plugin)(dataclasses.replace(spec, data=data))
 

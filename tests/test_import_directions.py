@@ -6,7 +6,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mqeval"
-GROUND = {"errors", "dataclass_io", "registry", "paths", "fileio", "downloads", "seeding", "extras", "environment"}
+GROUND = {"errors", "dataclass_io", "registry", "paths", "fileio", "downloads", "hub_download", "seeding", "extras",
+          "environment"}
 
 
 def _module(path: Path) -> str:

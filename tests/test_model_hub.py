@@ -33,7 +33,7 @@ def test_uncached_hub_model_fails_fast_offline(tmp_path, monkeypatch):
         resolve_model_path("Qwen/Qwen2.5-VL-7B-Instruct", what="backbone")
     config = tiny_config()
     config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, model_id="nobody/no-model"))
-    with pytest.raises(UserError, match="huggingface-cli download nobody/no-model"):
+    with pytest.raises(UserError, match="hf download nobody/no-model"):
         MetaQuery(config)
     missing_decoder = dataclasses.replace(
         tiny_config(decoder="sd15"), decoder=dataclasses.replace(tiny_config(decoder="sd15").decoder,

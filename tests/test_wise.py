@@ -52,7 +52,7 @@ def with_standin_hashes(spec, folder: Path):
     """A WISE spec with the stand-in files' hashes (the real files' hashes would reject them); others unchanged."""
     if not spec.name.startswith("wise"):
         return spec
-    data = {key: dataclasses.replace(entry, sha256=sha256_file(folder / entry.url.rsplit("/", 1)[-1]))
+    data = {key: dataclasses.replace(entry, sha256=sha256_file(folder / entry.file_name))
             for key, entry in spec.data.items()}
     return dataclasses.replace(spec, data=data)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal, Optional
 
 from mqeval.dataclass_io import from_dict
+from mqeval.hub_download import HubFile
 from mqeval.contract.samples import Sample
 from mqeval.contract.scoring import ScoreOptions, ScoreResult
 
@@ -40,12 +41,29 @@ class GenerationSpec:
 
 @dataclass(frozen=True)
 class DataFile:
-    """A data file: shipped (path relative to benchmarks/) or downloaded (url pinned to a commit)."""
+    """A data file: shipped (path relative to benchmarks/) or downloaded: from the Hugging Face hub (`hub`: repo_id,
+    filename, revision, repo_type) or from a URL pinned to a commit (files on GitHub)."""
 
     sha256: str
     path: Optional[str] = None
     url: Optional[str] = None
+    hub: Optional[HubFile] = None
     licence: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.url and self.hub:
+            raise ValueError("a data file comes from the hub or from a url, not both")
+
+    @property
+    def file_name(self) -> str:
+        """The name a local copy has in --data-dir."""
+        where = self.path or (self.hub.filename if self.hub else None) or (self.url or "").split("?")[0]
+        return where.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def source(self) -> Optional[str]:
+        """Where a download comes from (the key a first download's sha256 is recorded under)."""
+        return self.hub.key if self.hub is not None else self.url
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,14 @@ class QueryTokens(nn.Module):
 
 
 def check_base_models(config: MetaQueryConfig) -> None:
-    """Fail before loading anything when a base model is neither local, cached, nor downloadable."""
-    from mqeval.model.hub import resolve_model_path
+    """Fail before loading anything when a base model is neither local, cached, nor downloadable (download what
+    is missing now, before the heavy imports)."""
+    from mqeval.model.backbones.base import backbone_folder
+    from mqeval.model.decoders.base import diffusers_source
 
-    resolve_model_path(config.backbone.model_id, config.backbone.revision, "backbone")
+    backbone_folder(config.backbone)
     if config.decoder.model_id:
-        resolve_model_path(config.decoder.model_id, config.decoder.revision, "decoder")
+        diffusers_source(config.decoder)
 
 
 def black_like(image: Any) -> Any:

@@ -22,6 +22,10 @@ from mqeval.errors import ConfigError
 COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
 TEMPLATES = ("a photo of a {c} {cls}", "a photo of a {c}-colored {cls}", "a photo of a {c} object")
 BACKGROUND = "#999999"  # the official default "#999"
+# open_clip keeps a tag's weights in a hub repository under this name; no public source showing a commit id of that
+# repository (timm/vit_large_patch14_clip_224.openai for the official model) was found: unpinned.
+CLIP_HUB_FILE = "open_clip_model.safetensors"
+CLIP_HUB_REVISION: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,19 @@ def resolve_clip_source(config: ClipColorConfig, weights_dir: Optional[Path]) ->
         if openai_file.is_file():
             return config.model, str(openai_file)
     return config.model, config.pretrained
+
+
+def hub_weights(name: str, pretrained: Optional[str]) -> Optional[tuple[str, str]]:
+    """(hub repository, file) of an open_clip pretrained tag's weights; None for a local file or a tag without any."""
+    import open_clip
+
+    if not pretrained or Path(pretrained).is_file() or name.startswith(("local-dir:", "hf-hub:")):
+        return None
+    where = (open_clip.get_pretrained_cfg(name, pretrained) or {}).get("hf_hub", "").strip("/")
+    if not where:
+        return None
+    parts = where.split("/")
+    return "/".join(parts[:2]), "/".join(parts[2:]) or CLIP_HUB_FILE
 
 
 def masked_crop(image: Any, box: Sequence[float], mask: Any, background: str = BACKGROUND, crop: bool = True):
@@ -87,6 +104,13 @@ class ClipColorClassifier:
         import open_clip
 
         name, pretrained = resolve_clip_source(config, weights_dir)
+        hub = hub_weights(name, pretrained)
+        if hub is not None:  # fetched through mqeval's hub code path (fast failure offline), then opened as a file
+            from mqeval.hub_download import fetch
+
+            elsewhere = "or put OpenAI's ViT-L-14.pt in the scorer weights folder (--weights-path)"
+            pretrained = str(fetch(hub[0], "GenEval colour classifier (CLIP) weights", revision=CLIP_HUB_REVISION,
+                                   filename=hub[1], elsewhere=elsewhere))
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
         except RuntimeError as exc:

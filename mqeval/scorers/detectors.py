@@ -33,6 +33,9 @@ MMDET_CHECKPOINT_URL = (
 )
 MMDET_CHECKPOINT_SHA256 = "743b7d99"  # openmmlab names checkpoints by the first 8 hex digits of their sha256
 HF_MODEL = "facebook/mask2former-swin-small-coco-instance"
+# No public source showing a commit id of this repository was found: unpinned; the weights id names the commit used.
+HF_MODEL_REVISION: Optional[str] = None
+HF_MODEL_FILES = ("*.json", "*.safetensors", "pytorch_model.bin")  # configs and weights (in either format)
 HF_NOTE = (
     f"hf-mask2former runs transformers' Mask2Former with the {HF_MODEL} weights (or a local copy), NOT the official "
     f"mmdetection checkpoint {MMDET_MODEL}: GenEval scores can differ from officially scored ones"
@@ -257,12 +260,16 @@ def load_hf_mask2former(options: DetectorOptions, local_folder: str) -> tuple[An
 
         folder, sha = official_converted(options)
         source, weights, note = str(folder), f"official-converted:{sha}", OFFICIAL_NOTE
+    elif options.weights_dir is not None:
+        local = Path(options.weights_dir) / local_folder
+        source = str(local if local.is_dir() else options.weights_dir)
+        weights, note = f"local:{source}", HF_NOTE
     else:
-        source = HF_MODEL
-        if options.weights_dir is not None:
-            local = Path(options.weights_dir) / local_folder
-            source = str(local if local.is_dir() else options.weights_dir)
-        weights, note = (source if source == HF_MODEL else f"local:{source}"), HF_NOTE
+        from mqeval.hub_download import fetch
+
+        folder = fetch(HF_MODEL, "GenEval detector weights", revision=HF_MODEL_REVISION, allow_patterns=HF_MODEL_FILES,
+                       elsewhere="or pass a local copy with --weights-path")
+        source, weights, note = str(folder), f"{HF_MODEL}@{folder.name}", HF_NOTE  # snapshots/<commit>
     try:
         model = Mask2FormerForUniversalSegmentation.from_pretrained(source)
     except OSError as exc:

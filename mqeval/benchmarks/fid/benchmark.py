@@ -134,8 +134,7 @@ class MJHQFidBenchmark(FidBenchmark):
     def _meta(self, data_dir: Optional[Path], cache_root: Optional[Path] = None):
         from mqeval.benchmarks.fid import mjhq
 
-        return mjhq.read_meta(mjhq.resolve("metadata", "meta_data.json", self.spec.data["meta"], data_dir,
-                                           cache_root))
+        return mjhq.read_meta(mjhq.resolve("metadata", self.spec.data["meta"], data_dir, cache_root))
 
     def samples(self, data_dir: Optional[Path] = None) -> list[Sample]:
         items = self._meta(data_dir)

@@ -1,6 +1,7 @@
 """COCO-30K data: the Hugging Face dataset sayakpaul/coco-30-val-2014 (30,000 val2014 image-caption pairs,
-split "train"), loaded with the `datasets` library at a pinned revision as MetaQuery's eval_coco.py does, or a local
-folder: `metadata.jsonl` lines {"file_name", "caption"} (the Hugging Face imagefolder convention) beside the images."""
+split "train"), fetched at a pinned revision and read with the `datasets` library as MetaQuery's eval_coco.py does,
+or a local folder: `metadata.jsonl` lines {"file_name", "caption"} (the Hugging Face imagefolder convention) beside
+the images."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +13,7 @@ from typing import Any, Callable, Optional
 from mqeval.errors import DataIntegrityError, UserError
 
 REPO = "sayakpaul/coco-30-val-2014"
+HUB_FILES = ("*.parquet", "*.json", "README.md")  # the data shards and what `datasets` reads to find them
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,12 @@ def _hub(revision: str, cache_dir: Optional[Path]) -> CocoData:
             "COCO-30K from the Hugging Face hub needs the `datasets` package (pip install 'mqeval[coco]'), or pass "
             "a local copy with --data-dir (metadata.jsonl + images)."
         ) from None
-    ds = datasets.load_dataset(REPO, revision=revision, split="train",
+    from mqeval.hub_download import fetch
+
+    # The repository's files come through the one hub code path (fast failure offline); `datasets` only reads them.
+    folder = fetch(REPO, "COCO-30K reference data", revision=revision, repo_type="dataset",
+                   allow_patterns=HUB_FILES, elsewhere="or pass a local copy with --data-dir")
+    ds = datasets.load_dataset(str(folder), split="train",
                                cache_dir=str(cache_dir / "hf-datasets") if cache_dir else None)
     raw = ds.cast_column("image", datasets.Image(decode=False))
     def content() -> str:

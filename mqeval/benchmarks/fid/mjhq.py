@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from mqeval.benchmarks.base import DataFile
-from mqeval.downloads import fetch_data_file
+from mqeval.downloads import resolve_data_file
 from mqeval.errors import DataIntegrityError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -25,9 +25,8 @@ class MJHQImages:
     content_sha256: str
 
 
-def resolve(key: str, name: str, entry: DataFile, data_dir: Optional[Path], cache_root: Optional[Path]) -> Path:
-    return fetch_data_file(name, entry.url, entry.sha256, local_dir=data_dir, cache_root=cache_root,
-                           what=f"MJHQ-30K {key}").path
+def resolve(key: str, entry: DataFile, data_dir: Optional[Path], cache_root: Optional[Path]) -> Path:
+    return resolve_data_file(entry, key, local_dir=data_dir, cache_root=cache_root, what=f"MJHQ-30K {key}").path
 
 
 def read_meta(path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -76,6 +75,6 @@ def reference_images(data: dict[str, DataFile], categories: set[str], data_dir: 
         found = _folder_images(Path(data_dir), categories)
         if found is not None:
             return found
-    resolved = fetch_data_file("mjhq30k_imgs.zip", data["images"].url, data["images"].sha256, local_dir=data_dir,
-                               cache_root=cache_root, what="MJHQ-30K images")
+    resolved = resolve_data_file(data["images"], "images", local_dir=data_dir, cache_root=cache_root,
+                                 what="MJHQ-30K images")
     return _zip_images(resolved.path, resolved.sha256)

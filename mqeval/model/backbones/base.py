@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from mqeval.errors import UserError
+from mqeval.hub_download import TRANSFORMERS_FILES
 from mqeval.model.metaquery_config import BackboneConfig
 
 # Begin/end-of-image token pairs known from common MLLM tokenizers, in order of preference.
@@ -29,6 +30,15 @@ MARKER_PAIRS = (
 )
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def backbone_folder(config: BackboneConfig) -> str:
+    """The local folder of the backbone's weights (downloaded now when it is a hub id not yet cached): the
+    transformers files, or only the named GGUF file and the configs."""
+    from mqeval.model.hub import resolve_model_path
+
+    files = (config.gguf_file, "*.json") if config.gguf_file else TRANSFORMERS_FILES
+    return resolve_model_path(config.model_id, config.revision, "backbone", allow_patterns=files)
 
 
 @dataclass

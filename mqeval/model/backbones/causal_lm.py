@@ -5,9 +5,8 @@ from typing import Any
 
 import torch
 
-from mqeval.model.backbones.base import Backbone, text_position_ids
+from mqeval.model.backbones.base import Backbone, backbone_folder, text_position_ids
 from mqeval.model.metaquery_config import BackboneConfig
-from mqeval.model.hub import resolve_model_path
 
 
 class CausalLMBackbone(Backbone):
@@ -16,10 +15,10 @@ class CausalLMBackbone(Backbone):
 
     def __init__(self, config: BackboneConfig, dtype: torch.dtype | None = None):
         super().__init__(config)
-        path = resolve_model_path(config.model_id, config.revision, "backbone")  # before the heavy imports
+        path = backbone_folder(config)  # before the heavy imports
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        common: dict[str, Any] = {"revision": config.revision} if config.revision and path == config.model_id else {}
+        common: dict[str, Any] = {}
         if config.gguf_file:  # transformers dequantizes GGUF tensors on load; no pickle involved
             common["gguf_file"] = config.gguf_file
         self.tokenizer = AutoTokenizer.from_pretrained(path, **common)

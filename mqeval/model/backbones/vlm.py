@@ -5,9 +5,8 @@ from typing import Any
 
 import torch
 
-from mqeval.model.backbones.base import Backbone
+from mqeval.model.backbones.base import Backbone, backbone_folder
 from mqeval.model.metaquery_config import BackboneConfig
-from mqeval.model.hub import resolve_model_path
 
 
 class ProcessorBackbone(Backbone):
@@ -19,16 +18,15 @@ class ProcessorBackbone(Backbone):
         super().__init__(config)
         if config.gguf_file:
             raise ValueError(f"gguf_file is only supported for the causal_lm family, not {self.family}")
-        path = resolve_model_path(config.model_id, config.revision, "backbone")  # before the heavy imports
+        path = backbone_folder(config)  # before the heavy imports
         import transformers
         from transformers import AutoProcessor
 
-        common: dict[str, Any] = {"revision": config.revision} if config.revision and path == config.model_id else {}
-        self.processor = AutoProcessor.from_pretrained(path, **common)
+        self.processor = AutoProcessor.from_pretrained(path)
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
         model_cls = getattr(transformers, self.model_class)
-        self.model = model_cls.from_pretrained(path, dtype=self.weights_dtype(dtype), use_safetensors=True, **common)
+        self.model = model_cls.from_pretrained(path, dtype=self.weights_dtype(dtype), use_safetensors=True)
         self.setup_tuning()
 
     def prepare_image(self, image: Any) -> Any:

@@ -119,17 +119,22 @@ def check_prediction_type(config: DecoderConfig, allowed: tuple[str, ...]) -> No
         )
 
 
+# What the decoders read from a diffusers pipeline repository: its denoiser, VAE and scheduler, in the default
+# (non-variant) safetensors; not its text encoders, which the MLLM replaces.
+DECODER_FILES = tuple(f"{part}/{name}" for part in ("transformer", "unet", "vae")
+                      for name in ("*.json", "diffusion_pytorch_model.safetensors",
+                                   "diffusion_pytorch_model-*-of-*.safetensors")) + ("scheduler/*", "model_index.json")
+
+
 def diffusers_source(config: DecoderConfig) -> tuple[str, dict[str, Any]]:
-    """Local folder (or hub id to download now) of a diffusers pipeline repo, and from_pretrained kwargs."""
+    """Local folder of a diffusers pipeline repo (downloaded now when it is a hub id not yet cached), and
+    from_pretrained kwargs."""
     from mqeval.model.hub import resolve_model_path
 
     if not config.model_id:
         raise ConfigError(f"decoder.model_id is required for the {config.family} decoder")
-    path = resolve_model_path(config.model_id, config.revision, "decoder")
-    common: dict[str, Any] = {"use_safetensors": True}
-    if config.revision and path == config.model_id:
-        common["revision"] = config.revision
-    return path, common
+    path = resolve_model_path(config.model_id, config.revision, "decoder", allow_patterns=DECODER_FILES)
+    return path, {"use_safetensors": True}
 
 
 def randn(shape, generator: Generators, device, dtype=torch.float32) -> torch.Tensor:

@@ -27,7 +27,7 @@ class SanaDecoder(FlowDecoder):
             path, subfolder="vae", torch_dtype=self.frozen_dtype(dtype), **common
         )
         self.vae.requires_grad_(False).eval()
-        self.scheduler_config = self.read_scheduler_config(path, common)
+        self.scheduler_config = self.read_scheduler_config(path)
         self.flow_shift = float(self.scheduler_config.get("flow_shift", 1.0))
         self.freeze_unless_trained()
 
@@ -73,12 +73,11 @@ class SanaDecoder(FlowDecoder):
             out = out[:, :latent_channels]
         return out
 
-    def read_scheduler_config(self, path: str, common: dict[str, Any]) -> dict[str, Any]:
+    def read_scheduler_config(self, path: str) -> dict[str, Any]:
         from diffusers import DPMSolverMultistepScheduler
 
         try:
-            revision = {k: v for k, v in common.items() if k == "revision"}
-            config = dict(DPMSolverMultistepScheduler.load_config(path, subfolder="scheduler", **revision))
+            config = dict(DPMSolverMultistepScheduler.load_config(path, subfolder="scheduler"))
             return {k: v for k, v in config.items() if not k.startswith("_")}
         except (OSError, ValueError):
             return {}

@@ -27,8 +27,7 @@ class SD15Decoder(Decoder):
         )
         self.vae = AutoencoderKL.from_pretrained(path, subfolder="vae", torch_dtype=self.frozen_dtype(dtype), **common)
         self.vae.requires_grad_(False).eval()
-        revision = {k: v for k, v in common.items() if k == "revision"}
-        base = DDPMScheduler.load_config(path, subfolder="scheduler", **revision)
+        base = DDPMScheduler.load_config(path, subfolder="scheduler")
         self.noise_scheduler = DDPMScheduler.from_config(base, prediction_type=config.prediction_type)
         self.freeze_unless_trained()
 

@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 
 from mqeval.contract.text_to_image import Capabilities
 from mqeval.errors import ConfigError, UserError
+from mqeval.hub_download import download_command, hub_cache_dir
 from mqeval.model.kinds.hub_kind import HubKind, torch_dtype
 
 # mqeval's scheduler names -> diffusers classes, for settings that name one (the pipeline's own is "default").
@@ -25,10 +26,16 @@ class DiffusersKind(HubKind):
     def capabilities(self, card) -> Capabilities:
         return card.capabilities or Capabilities(resolution_multiple=8)
 
-    def download(self, config) -> str:
-        from diffusers import DiffusionPipeline
+    def downloader(self, config):
+        """diffusers' own download: it knows which files the pipeline's components and the variant need."""
 
-        return str(DiffusionPipeline.download(config.model_id, revision=config.revision, variant=config.variant))
+        def download() -> str:
+            from diffusers import DiffusionPipeline
+
+            return str(DiffusionPipeline.download(config.model_id, revision=config.revision, variant=config.variant,
+                                                  cache_dir=hub_cache_dir()))
+
+        return download
 
     def load(self, card, weights: Optional[Path], device: str) -> "DiffusersTextToImage":
         import diffusers
@@ -47,8 +54,8 @@ class DiffusersKind(HubKind):
                                            variant=config.variant, torch_dtype=torch_dtype(config.dtype))
         except (OSError, ValueError) as exc:  # missing or partial files: say which model and how to get it
             raise UserError(f"Could not load the diffusers pipeline {config.describe()} of model '{card.name}': "
-                            f"{str(exc).splitlines()[0]} (download it with `huggingface-cli download "
-                            f"{config.model_id}`)") from None
+                            f"{str(exc).splitlines()[0]} (download it with "
+                            f"`{download_command(config.model_id, config.revision)}`)") from None
         if config.scheduler or config.scheduler_config:
             scheduler_cls = getattr(diffusers, config.scheduler) if config.scheduler else type(pipe.scheduler)
             pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, **config.scheduler_config)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from mqeval.model.kinds import ModelKind
 from mqeval.model.kinds.kind_configs import HubModelConfig
@@ -10,6 +10,7 @@ from mqeval.model.kinds.kind_configs import HubModelConfig
 
 class HubKind(ModelKind):
     block: str  # the card's block for this kind
+    allow_patterns: tuple[str, ...] = ()  # the files from_pretrained needs (all of them when empty)
 
     def config(self, card) -> HubModelConfig:
         return getattr(card, self.block)
@@ -17,21 +18,17 @@ class HubKind(ModelKind):
     def locate_weights(self, card) -> Optional[Path]:
         """The cached (or local, or tiny://) folder; downloaded now (once, before any worker starts) when the hub is
         reachable. Not cached and offline or unreachable: one UserError naming the hub id, revision and size."""
-        import sys
-
         from mqeval.model.hub import resolve_model_path
 
         config = self.config(card)
         what = f"{self.block} weights of model '{card.name}', hub id"
-        path = resolve_model_path(config.model_id, config.revision, what, config.download_gb)
-        if path == config.model_id:
-            print(f"Downloading {config.describe()} into the Hugging Face cache", file=sys.stderr)
-            path = self.download(config)
-        return Path(path)
+        return Path(resolve_model_path(config.model_id, config.revision, what, config.download_gb,
+                                       allow_patterns=self.allow_patterns, download=self.downloader(config)))
 
-    def download(self, config) -> str:
-        """Fetch what from_pretrained needs into the hub cache; the snapshots/<commit> folder."""
-        raise NotImplementedError
+    def downloader(self, config) -> Optional[Callable[[], str]]:
+        """A library's own download into the Hugging Face cache, returning the snapshot folder; None: the files
+        `allow_patterns` match, by huggingface_hub.snapshot_download."""
+        return None
 
     def fingerprint(self, card, weights: Optional[Path]) -> dict[str, Any]:
         return {**super().fingerprint(card, weights), "revision": hub_commit(weights)}
@@ -54,15 +51,12 @@ def torch_dtype(name: str):
 
 def cached_weights(card) -> Optional[Path]:
     """The hub cache's folder of a card's weights (snapshots/<commit>: it names the commit), without any network."""
+    from mqeval.hub_download import cached
+
     config = getattr(card, card.kind, None)
     if not isinstance(config, HubModelConfig) or "://" in config.model_id:
         return None
     local = Path(config.model_id).expanduser()
     if local.exists():
         return local
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(config.model_id, revision=config.revision, local_files_only=True))
-    except Exception:  # not cached (or not a hub id): nothing to record
-        return None
+    return cached(config.model_id, config.revision)

@@ -12,6 +12,7 @@ from typing import Optional
 
 from mqeval.contract.text_to_image import Capabilities
 from mqeval.errors import UserError
+from mqeval.hub_download import TRANSFORMERS_FILES
 from mqeval.model.kinds.hub_kind import HubKind, torch_dtype
 
 
@@ -35,18 +36,13 @@ FAMILIES = {
 
 class TransformersKind(HubKind):
     block = "transformers"
+    allow_patterns = TRANSFORMERS_FILES
 
     def capabilities(self, card) -> Capabilities:
         return card.capabilities or FAMILIES[card.transformers.family].capabilities
 
     def default_resolution(self, card) -> Optional[int]:
         return self.capabilities(card).max_resolution
-
-    def download(self, config) -> str:
-        from huggingface_hub import snapshot_download
-
-        return snapshot_download(config.model_id, revision=config.revision,
-                                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
 
     def load(self, card, weights: Optional[Path], device: str):
         import importlib
