@@ -1,11 +1,12 @@
-"""Shared by the kinds whose weights are one hub repository (diffusers, transformers): find them before loading."""
+"""Shared by the kinds whose weights are one hub repository (diffusers, transformers): find them before loading.
+`locate_hub_weights` also serves the hub repositories a `python` card names."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from mqeval.model.kinds import ModelKind
-from mqeval.model.kinds.kind_configs import HubModelConfig
+from mqeval.model.kinds.kind_configs import HubModelConfig, HubWeights
 
 
 class HubKind(ModelKind):
@@ -15,19 +16,8 @@ class HubKind(ModelKind):
         return getattr(card, self.block)
 
     def locate_weights(self, card) -> Optional[Path]:
-        """The cached (or local, or tiny://) folder; downloaded now (once, before any worker starts) when the hub is
-        reachable. Not cached and offline or unreachable: one UserError naming the hub id, revision and size."""
-        import sys
-
-        from mqeval.model.hub import resolve_model_path
-
-        config = self.config(card)
-        what = f"{self.block} weights of model '{card.name}', hub id"
-        path = resolve_model_path(config.model_id, config.revision, what, config.download_gb)
-        if path == config.model_id:
-            print(f"Downloading {config.describe()} into the Hugging Face cache", file=sys.stderr)
-            path = self.download(config)
-        return Path(path)
+        return locate_hub_weights(self.config(card), f"{self.block} weights of model '{card.name}', hub id",
+                                  self.download)
 
     def download(self, config) -> str:
         """Fetch what from_pretrained needs into the hub cache; the snapshots/<commit> folder."""
@@ -39,6 +29,20 @@ class HubKind(ModelKind):
     def source(self, card, weights: Optional[Path]) -> str:
         """What from_pretrained opens: the located folder (the hub id only when called without one)."""
         return str(weights) if weights is not None else self.config(card).model_id
+
+
+def locate_hub_weights(weights: HubWeights, what: str, download: Callable[[Any], str]) -> Path:
+    """The cached (or local, or tiny://) folder; downloaded now (once, before any worker starts) when the hub is
+    reachable. Not cached and offline or unreachable: one UserError naming the hub id, revision and size."""
+    import sys
+
+    from mqeval.model.hub import resolve_model_path
+
+    path = resolve_model_path(weights.model_id, weights.revision, what, weights.download_gb)
+    if path == weights.model_id:
+        print(f"Downloading {weights.describe()} into the Hugging Face cache", file=sys.stderr)
+        path = download(weights)
+    return Path(path)
 
 
 def hub_commit(folder: Optional[Path]) -> Optional[str]:
