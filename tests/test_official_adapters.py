@@ -169,3 +169,63 @@ def test_a_models_module_of_another_project_is_not_taken_for_show_o(monkeypatch,
     monkeypatch.setitem(sys.modules, "models", types.ModuleType("models"))
     with pytest.raises(UserError, match="has no Showo, MAGVITv2, get_mask_chedule"):
         build("showo", tmp_path)
+
+
+def _snapshot_card(tmp_path, commit="ab" * 20):
+    """janus-1.3b for the stand-ins (32 px, no published settings) with its weights in a hub-cache-shaped folder."""
+    import yaml
+
+    from mqeval.paths import MODEL_ZOO_DIR
+
+    folder = tmp_path / "hub" / "models--deepseek-ai--Janus-1.3B" / "snapshots" / commit
+    folder.mkdir(parents=True)
+    raw = yaml.safe_load((MODEL_ZOO_DIR / "janus-1.3b.yaml").read_text())
+    raw["python"]["kwargs"].update(FACTORY_KWARGS["janus"])
+    raw["python"]["weights"]["model"]["model_id"] = str(folder)
+    raw["capabilities"].update(min_resolution=32, max_resolution=32)
+    raw["generation"]["resolution"] = 32
+    del raw["published"], raw["paper"]
+    card = tmp_path / "janus-standin.yaml"
+    card.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    return card, folder
+
+
+def test_python_weights_are_located_recorded_and_passed_by_role(installed, tmp_path):
+    from mqeval.zoo import resolve_card
+
+    path, folder = _snapshot_card(tmp_path)
+    card = resolve_card(str(path))
+    kind = kind_of(card)
+    assert kind.locate_weights(card) == folder
+    assert kind.fingerprint(card, folder)["revisions"] == {"model": "ab" * 20}
+    kind.load(card, folder, "cpu")
+    assert standins.JanusModel.loaded_from == [str(folder)] == standins.VLChatProcessor.loaded_from
+    clash = {**card.python.kwargs, "weights": {}}
+    import dataclasses
+
+    with pytest.raises(UserError, match="cannot hold `weights`"):
+        kind.load(dataclasses.replace(card, python=dataclasses.replace(card.python, kwargs=clash)), folder, "cpu")
+    plain = load_card("tiny-python")  # a card without weights keeps the fingerprint it had before they existed
+    assert "weights" not in kind_of(plain).fingerprint(plain, None)["config"]
+
+
+def test_a_run_through_the_cli_records_the_weights_and_is_batch_independent(installed, tmp_path):
+    """The whole runner in this process (the stand-ins live in sys.modules): scored, recorded with the snapshot it
+    loaded, and the images of --batch-size 2 equal those of --batch-size 1."""
+    import json
+
+    from helpers_cli_inprocess import run_cli
+    from helpers_runner import png_bytes
+    from mqeval.results.store import load_run
+
+    card, folder = _snapshot_card(tmp_path)
+    common = ("shapes", "--model", card, "--limit", "2", "--no-progress")
+    result = run_cli("run", *common, "--batch-size", "2", "--out", tmp_path / "two")
+    assert result.code == 0, result.stderr
+    record = load_run(tmp_path / "two").record
+    assert record.model.checkpoint == str(folder) and record.model.config["kind"] == "python"
+    manifest = json.loads((tmp_path / "two" / "generation.json").read_text())
+    assert "ab" * 20 in json.dumps(manifest)
+    assert run_cli("generate", *common, "--batch-size", "1", "--out", tmp_path / "one").code == 0
+    images = png_bytes(tmp_path / "one" / "images")
+    assert len(images) == 8 and images == png_bytes(tmp_path / "two" / "images")

@@ -39,7 +39,7 @@ def locate_hub_weights(weights: HubWeights, what: str, download: Callable[[Any],
     from mqeval.model.hub import resolve_model_path
 
     path = resolve_model_path(weights.model_id, weights.revision, what, weights.download_gb)
-    if path == weights.model_id:
+    if path == weights.model_id and not Path(path).expanduser().exists():  # a hub id to fetch, not a local folder
         print(f"Downloading {weights.describe()} into the Hugging Face cache", file=sys.stderr)
         path = download(weights)
     return Path(path)
