@@ -152,7 +152,7 @@ def test_the_cards_load_their_adapter_with_matching_capabilities(installed, tmp_
 
 @pytest.mark.parametrize("name, module, words", [
     ("janus", "janus.models", 'pip install "git+https://github.com/deepseek-ai/Janus@1daa72fa409002d40931bd7b36a92'),
-    ("janusflow", "janus.janusflow.models", "torch==2.0.1"),
+    ("janusflow", "janus.janusflow.models", '"transformers==4.46.3" "tokenizers==0.20.3"'),
     ("showo", "models", "git clone https://github.com/showlab/Show-o && git -C Show-o checkout 45a5a2de01d1ebd10"),
 ])
 def test_missing_official_code_is_one_line_naming_what_to_install(monkeypatch, tmp_path, name, module, words):
@@ -161,6 +161,34 @@ def test_missing_official_code_is_one_line_naming_what_to_install(monkeypatch, t
         build(name, tmp_path)
     message = str(caught.value)
     assert "\n" not in message and words in message and f"`{module}` is not importable" in message
+
+
+def test_official_code_that_fails_while_importing_is_one_line_too(monkeypatch, tmp_path):
+    """As DeepSeek's code does under transformers 5 (its config classes have mutable defaults)."""
+    import importlib
+
+    import mqeval.model.official as official
+
+    def failing(name):
+        raise ValueError("mutable default <class 'dict'> for field params is not allowed: use default_factory")
+
+    monkeypatch.setattr(official, "importlib", type("I", (), {"import_module": staticmethod(failing)}))
+    with pytest.raises(UserError) as caught:
+        importlib.import_module("mqeval.model.official.janus").check()
+    message = str(caught.value)
+    assert "\n" not in message and "`janus.models` fails to import with transformers " in message
+    assert "(ValueError: mutable default" in message and "does not import with transformers 5" in message
+
+
+def test_offline_without_weights_a_card_whose_code_is_here_names_the_weights(installed, tmp_path, monkeypatch):
+    from helpers_cli_inprocess import run_cli
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    result = run_cli("run", "shapes", "--model", "janusflow-1.3b", "--limit", "1", "--out", tmp_path / "run")
+    assert result.code == 2 and result.stderr.count("Error: ") == 1
+    for part in ("python weights 'model' of model 'janusflow-1.3b'", "deepseek-ai/JanusFlow-1.3B",
+                 "revision main, unpinned", "about 4.1 GB", "HF_HUB_OFFLINE"):
+        assert part in result.last_line
 
 
 def test_a_models_module_of_another_project_is_not_taken_for_show_o(monkeypatch, tmp_path):

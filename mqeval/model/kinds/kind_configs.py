@@ -68,3 +68,6 @@ class PythonConfig:
     factory: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, PythonWeights] = field(default_factory=dict)  # the first one is recorded as the checkpoint
+    # "package.module:function" called with no arguments when the run is planned, before any weights are fetched:
+    # it raises a UserError when the model cannot run here (e.g. its own code is missing or does not import)
+    check: Optional[str] = None

@@ -43,8 +43,10 @@ def import_factory(spec: str, card_name: str):
 
 class PythonKind(ModelKind):
     def locate_weights(self, card) -> Optional[Path]:
-        """The card's hub weights, found or downloaded now (before any worker starts); the first is the checkpoint
-        that the run records."""
+        """The card's `check` first (so a model that cannot run here downloads nothing), then its hub weights, found
+        or downloaded now (before any worker starts); the first is the checkpoint that the run records."""
+        if card.python.check:
+            import_factory(card.python.check, card.name)()
         return next(iter(self.weight_folders(card).values()), None)
 
     def weight_folders(self, card) -> dict[str, Path]:

@@ -36,19 +36,35 @@ class OfficialCode:
         return self.install.format(url=f"https://github.com/{self.repository}", commit=self.commit)
 
     def load(self, module: str, names: Sequence[str]) -> ModuleType:
-        """Import `module` of this code; it must define `names` (a same-named module of another project does not)."""
+        """Import `module` of this code; it must define `names` (a same-named module of another project does not).
+        Code written for older libraries may fail while importing (not only with ImportError): one line says so."""
         try:
             found = importlib.import_module(module)
         except ImportError as exc:
             problem = f"`{module}` is not importable ({exc})"
+        except Exception as exc:  # e.g. transformers 5 rejecting the config classes of code written for 4.x
+            problem = (f"`{module}` fails to import with {library_versions()} ({type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else ''})")
         else:
             missing = [name for name in names if not hasattr(found, name)]
             if not missing:
                 return found
             problem = f"the importable `{module}` ({getattr(found, '__file__', '?')}) has no {', '.join(missing)}"
         raise MissingOfficialCodeError(
-            f"{self.name} runs on its authors' code ({self.repository}), and {problem}: {self.how_to_install()} "
-            f"({self.needs})")
+            f"{self.name} runs on its authors' code ({self.repository}), and {problem}: {self.how_to_install()}; "
+            f"{self.needs}")
+
+
+def library_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("transformers", "diffusers"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join(found) or "these libraries"
 
 
 def device_generator(generator: Any, device: Any):

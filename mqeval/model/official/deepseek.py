@@ -16,10 +16,12 @@ DEEPSEEK_CODE = OfficialCode(
     name="Janus / JanusFlow",
     repository="deepseek-ai/Janus",
     commit="1daa72fa409002d40931bd7b36a9280362469ead",
-    install='pip install "git+{url}@{commit}"',
-    needs="it asks for transformers>=4.38.2, timm, attrdict, einops, sentencepiece; its requirements.txt pins "
-          "torch==2.0.1; mqeval has not run it with transformers 5, see docs/official-code.md",
+    install='in an environment of its own, pip install "git+{url}@{commit}" "transformers==4.46.3" '
+            '"tokenizers==0.20.3" "huggingface-hub==0.26.5" "diffusers==0.31.0"',
+    needs="it does not import with transformers 5 (mqeval's lock); mqeval ran it with these versions, on tiny random "
+          "weights only (docs/official-code.md)",
 )
+CLASSES = ("VLChatProcessor", "MultiModalityCausalLM")
 
 
 def load_deepseek(module: str, folder: Path, dtype: str, device: str) -> tuple[Any, Any]:
@@ -27,7 +29,7 @@ def load_deepseek(module: str, folder: Path, dtype: str, device: str) -> tuple[A
     folder, the model cast to `dtype` on `device` as the authors' examples do."""
     import torch
 
-    code = DEEPSEEK_CODE.load(module, ("VLChatProcessor", "MultiModalityCausalLM"))
+    code = DEEPSEEK_CODE.load(module, CLASSES)
     processor = code.VLChatProcessor.from_pretrained(str(folder))
     model = code.MultiModalityCausalLM.from_pretrained(str(folder))
     return processor, model.to(getattr(torch, dtype)).to(device).eval()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mqeval.model.official import device_generator, to_pil_images
-from mqeval.model.official.deepseek import DeepSeekTextToImage, load_deepseek
+from mqeval.model.official.deepseek import CLASSES, DEEPSEEK_CODE, DeepSeekTextToImage, load_deepseek
 
 CODE_CHANNELS = 8  # the VQ decoder's code dimension, as the authors' script passes it to decode_code
 
@@ -58,3 +58,8 @@ def build(*, weights: Mapping[str, Path], device: str = "cpu", dtype: str = "bfl
     processor, model = load_deepseek("janus.models", weights["model"], dtype, device)
     return JanusOfficial(model, processor, temperature=temperature, image_size=image_size, patch_size=patch_size,
                          device=device)
+
+
+def check() -> None:
+    """The card's `check`: DeepSeek's code imports here (before any weights are fetched)."""
+    DEEPSEEK_CODE.load("janus.models", CLASSES)

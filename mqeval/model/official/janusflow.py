@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mqeval.model.official import to_pil_images
-from mqeval.model.official.deepseek import DeepSeekTextToImage, load_deepseek
+from mqeval.model.official.deepseek import CLASSES, DEEPSEEK_CODE, DeepSeekTextToImage, load_deepseek
 
 LATENT_CHANNELS = 4  # the SDXL VAE's latent channels
 VAE_SCALE = 8  # pixels per latent cell
@@ -71,3 +71,8 @@ def build(*, weights: Mapping[str, Path], device: str = "cpu", dtype: str = "bfl
     processor, model = load_deepseek("janus.janusflow.models", weights["model"], dtype, device)
     vae = AutoencoderKL.from_pretrained(str(weights["vae"])).to(getattr(torch, dtype)).to(device).eval()
     return JanusFlowOfficial(model, processor, vae, image_size=image_size, device=device)
+
+
+def check() -> None:
+    """The card's `check`: DeepSeek's code imports here (before any weights are fetched)."""
+    DEEPSEEK_CODE.load("janus.janusflow.models", CLASSES)

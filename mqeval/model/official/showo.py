@@ -25,11 +25,15 @@ SHOWO_CODE = OfficialCode(
     name="Show-o",
     repository="showlab/Show-o",
     commit="45a5a2de01d1ebd10cd5864d29310a76476cdf23",
-    install="it is no pip package: git clone {url} && git -C Show-o checkout {commit}, then put the clone on "
-            "PYTHONPATH",
-    needs="its requirements.txt pins torch==2.2.1, transformers==4.41.1, diffusers==0.30.1 and needs omegaconf, "
-          "jaxtyping, typeguard, einops; mqeval has not run it with transformers 5, see docs/official-code.md",
+    install="it is no pip package: git clone {url} && git -C Show-o checkout {commit}, put the clone on PYTHONPATH, "
+            'and in an environment of its own pip install "transformers==4.41.1" "tokenizers==0.19.1" '
+            '"huggingface-hub==0.23.2" "diffusers==0.30.1" "omegaconf==2.3.0" "jaxtyping==0.2.28" "typeguard==2.13.3" '
+            "(pins of its requirements.txt)",
+    needs="it does not import with mqeval's diffusers 0.42 / transformers 5; mqeval ran it with these versions, on "
+          "tiny random weights only (docs/official-code.md)",
 )
+MODULES = {"models": ("Showo", "MAGVITv2", "get_mask_chedule"),
+           "training.prompting_utils": ("UniversalPrompting", "create_attention_mask_predict_next")}
 # The task and special tokens inference_t2i.py registers with UniversalPrompting.
 SPECIAL_TOKENS = ("<|soi|>", "<|eoi|>", "<|sov|>", "<|eov|>", "<|t2i|>", "<|mmu|>", "<|t2v|>", "<|v2v|>", "<|lvg|>")
 PATCH = 16  # MAGVIT-v2 pixels per token side
@@ -94,9 +98,7 @@ def build(*, weights: Mapping[str, Path], device: str = "cpu", temperature: floa
     Float32, as inference_t2i.py runs it."""
     from transformers import AutoTokenizer
 
-    models = SHOWO_CODE.load("models", ("Showo", "MAGVITv2", "get_mask_chedule"))
-    prompting_utils = SHOWO_CODE.load("training.prompting_utils",
-                                      ("UniversalPrompting", "create_attention_mask_predict_next"))
+    models, prompting_utils = (SHOWO_CODE.load(module, names) for module, names in MODULES.items())
     tokenizer = AutoTokenizer.from_pretrained(str(weights["tokenizer"]), padding_side="left")
     prompting = prompting_utils.UniversalPrompting(tokenizer, max_text_len=max_seq_length,
                                                    special_tokens=SPECIAL_TOKENS, ignore_id=-100,
@@ -107,3 +109,9 @@ def build(*, weights: Mapping[str, Path], device: str = "cpu", temperature: floa
     config = showo_config(num_vq_tokens, max_seq_length, llm_vocab_size, num_new_special_tokens, codebook_size)
     return ShowoOfficial(model, vq_model.eval(), prompting, prompting_utils.create_attention_mask_predict_next,
                          models.get_mask_chedule(mask_schedule), config, temperature=temperature, device=device)
+
+
+def check() -> None:
+    """The card's `check`: Show-o's code imports here (before any weights are fetched)."""
+    for module, names in MODULES.items():
+        SHOWO_CODE.load(module, names)
