@@ -210,3 +210,10 @@ def test_a_run_plan_records_the_deviations_and_the_weights_revision(tmp_path):
     model = plan.fingerprint()["model"]
     assert model["kind"] == "diffusers" and model["config"]["model_id"] == "tiny://sd15_pipeline"
     assert model["revision"] is None and plan.checkpoint.name == "sd15_pipeline"
+
+
+def test_a_local_weights_folder_is_used_as_it_is_never_downloaded(tmp_path):
+    """An absolute folder as model_id resolves to itself, which is not a hub id to fetch."""
+    card = load_card("sdxl")
+    local = dataclasses.replace(card, diffusers=dataclasses.replace(card.diffusers, model_id=str(tmp_path)))
+    assert kind_of(local).locate_weights(local) == tmp_path

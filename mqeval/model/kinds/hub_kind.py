@@ -1,11 +1,12 @@
-"""Shared by the kinds whose weights are one hub repository (diffusers, transformers): find them before loading."""
+"""Shared by the kinds whose weights are one hub repository (diffusers, transformers): find them before loading.
+`locate_hub_weights` also serves the hub repositories a `python` card names."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from mqeval.model.kinds import ModelKind
-from mqeval.model.kinds.kind_configs import HubModelConfig
+from mqeval.model.kinds.kind_configs import HubModelConfig, HubWeights
 
 
 class HubKind(ModelKind):
@@ -16,14 +17,9 @@ class HubKind(ModelKind):
         return getattr(card, self.block)
 
     def locate_weights(self, card) -> Optional[Path]:
-        """The cached (or local, or tiny://) folder; downloaded now (once, before any worker starts) when the hub is
-        reachable. Not cached and offline or unreachable: one UserError naming the hub id, revision and size."""
-        from mqeval.model.hub import resolve_model_path
-
         config = self.config(card)
-        what = f"{self.block} weights of model '{card.name}', hub id"
-        return Path(resolve_model_path(config.model_id, config.revision, what, config.download_gb,
-                                       allow_patterns=self.allow_patterns, download=self.downloader(config)))
+        return locate_hub_weights(config, f"{self.block} weights of model '{card.name}', hub id", self.allow_patterns,
+                                  self.downloader(config))
 
     def downloader(self, config) -> Optional[Callable[[], str]]:
         """A library's own download into the Hugging Face cache, returning the snapshot folder; None: the files
@@ -36,6 +32,17 @@ class HubKind(ModelKind):
     def source(self, card, weights: Optional[Path]) -> str:
         """What from_pretrained opens: the located folder (the hub id only when called without one)."""
         return str(weights) if weights is not None else self.config(card).model_id
+
+
+def locate_hub_weights(weights: HubWeights, what: str, allow_patterns: Sequence[str] = (),
+                       download: Optional[Callable[[], str]] = None) -> Path:
+    """The cached (or local, or tiny://) folder; downloaded now (once, before any worker starts) when the hub is
+    reachable: the files `allow_patterns` match (all when empty), or what `download` fetches. Not cached and offline
+    or unreachable: one UserError naming the hub id, revision and size (mqeval.hub_download)."""
+    from mqeval.model.hub import resolve_model_path
+
+    return Path(resolve_model_path(weights.model_id, weights.revision, what, weights.download_gb,
+                                   allow_patterns=allow_patterns, download=download))
 
 
 def hub_commit(folder: Optional[Path]) -> Optional[str]:

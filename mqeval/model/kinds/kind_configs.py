@@ -8,7 +8,7 @@ Dtype = Literal["float32", "bfloat16", "float16"]
 
 
 @dataclass(frozen=True)
-class HubModelConfig:
+class HubWeights:
     """Weights on the Hugging Face hub (or a local folder, or a tiny:// test model built from a config)."""
 
     model_id: str
@@ -16,12 +16,25 @@ class HubModelConfig:
     # it resolved to, in results.json `model.checkpoint` (the hub cache's snapshots/<commit> folder).
     revision: Optional[str] = None
     revision_note: str = ""
-    download_gb: Optional[float] = None  # approximate size of what from_pretrained downloads
-    dtype: Dtype = "float16"
+    download_gb: Optional[float] = None  # approximate size of what is downloaded
 
     def describe(self) -> str:
         size = f", about {self.download_gb:g} GB" if self.download_gb else ""
         return f"'{self.model_id}' (revision {self.revision or 'unpinned: main'}{size})"
+
+
+@dataclass(frozen=True)
+class HubModelConfig(HubWeights):
+    """One hub repository that a library (diffusers, transformers) loads."""
+
+    dtype: Dtype = "float16"
+
+
+@dataclass(frozen=True)
+class PythonWeights(HubWeights):
+    """A hub repository that a `python` factory loads with its own code."""
+
+    files: tuple[str, ...] = ()  # glob patterns of the files it needs (empty: the whole repository)
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,13 @@ class TransformersConfig(HubModelConfig):
 @dataclass(frozen=True)
 class PythonConfig:
     """Your own code: `factory` ("package.module:function") is called as factory(device=..., **kwargs) and returns an
-    object with the mqeval.contract.text_to_image.TextToImage protocol."""
+    object with the mqeval.contract.text_to_image.TextToImage protocol. With `weights` (role -> hub repository),
+    mqeval finds or downloads them before any worker starts, as for the other kinds (offline and not cached: one
+    error naming the hub id, revision and size), and calls factory(device=..., weights={role: local folder}, ...)."""
 
     factory: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, PythonWeights] = field(default_factory=dict)  # the first one is recorded as the checkpoint
+    # "package.module:function" called with no arguments when the run is planned, before any weights are fetched:
+    # it raises a UserError when the model cannot run here (e.g. its own code is missing or does not import)
+    check: Optional[str] = None

@@ -1,6 +1,7 @@
 """Kind `python`: your own code. The card's `python.factory` ("package.module:function") is imported and called as
 factory(device=..., **python.kwargs); it returns an object with the TextToImage protocol. examples/my_model.py and
-model_zoo/tiny-python.yaml show a complete one."""
+model_zoo/tiny-python.yaml show a complete one; mqeval/model/official/ holds the baseline cards' adapters
+around their authors' own code (Janus, JanusFlow, Show-o)."""
 from __future__ import annotations
 
 import importlib
@@ -12,6 +13,7 @@ from typing import Any, Optional
 from mqeval.contract.text_to_image import Capabilities
 from mqeval.errors import ConfigError
 from mqeval.model.kinds import ModelKind
+from mqeval.model.kinds.hub_kind import hub_commit, locate_hub_weights
 from mqeval.paths import SOURCE_CHECKOUT
 
 
@@ -40,8 +42,33 @@ def import_factory(spec: str, card_name: str):
 
 
 class PythonKind(ModelKind):
+    def locate_weights(self, card) -> Optional[Path]:
+        """The card's `check` first (so a model that cannot run here downloads nothing), then its hub weights, found
+        or downloaded now (before any worker starts); the first is the checkpoint that the run records."""
+        if card.python.check:
+            import_factory(card.python.check, card.name)()
+        return next(iter(self.weight_folders(card).values()), None)
+
+    def weight_folders(self, card) -> dict[str, Path]:
+        return {role: locate_hub_weights(weights, f"python weights '{role}' of model '{card.name}', hub id",
+                                         weights.files)
+                for role, weights in card.python.weights.items()}
+
+    def fingerprint(self, card, weights: Optional[Path]) -> dict[str, Any]:
+        out = super().fingerprint(card, weights)
+        if not card.python.weights:
+            del out["config"]["weights"]  # as before cards could name weights: their runs still resume
+            return out
+        return {**out, "revisions": {role: hub_commit(folder) for role, folder in self.weight_folders(card).items()}}
+
     def load(self, card, weights: Optional[Path], device: str) -> Any:
-        model = import_factory(card.python.factory, card.name)(device=device, **card.python.kwargs)
+        extra: dict[str, Any] = {}
+        if card.python.weights:
+            if "weights" in card.python.kwargs:
+                raise ConfigError(f"model_zoo/{card.name}.yaml: python.kwargs cannot hold `weights` (mqeval passes "
+                                  "the folders of python.weights under that name)")
+            extra["weights"] = self.weight_folders(card)
+        model = import_factory(card.python.factory, card.name)(device=device, **extra, **card.python.kwargs)
         stated = getattr(model, "capabilities", None)
         expected = self.capabilities(card)
         if isinstance(stated, Capabilities) and stated != expected:
