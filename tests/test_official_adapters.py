@@ -244,13 +244,13 @@ def test_a_run_through_the_cli_records_the_weights_and_is_batch_independent(inst
 
     from helpers_cli_inprocess import run_cli
     from helpers_runner import png_bytes
-    from mqeval.results.store import load_run
+    from mqeval.results.run import read_run
 
     card, folder = _snapshot_card(tmp_path)
     common = ("shapes", "--model", card, "--limit", "2", "--no-progress")
     result = run_cli("run", *common, "--batch-size", "2", "--out", tmp_path / "two")
     assert result.code == 0, result.stderr
-    record = load_run(tmp_path / "two").record
+    record = read_run(tmp_path / "two").record
     assert record.model.checkpoint == str(folder) and record.model.config["kind"] == "python"
     manifest = json.loads((tmp_path / "two" / "generation.json").read_text())
     assert "ab" * 20 in json.dumps(manifest)
