@@ -166,3 +166,9 @@ def test_failures_are_not_cached(tmp_path):
         assert client.ask(JudgeRequest(text="q")).text is None
         assert client.ask(JudgeRequest(text="q")).text == "good"
         assert server.num_chat_requests == 2
+
+
+@pytest.mark.parametrize("bad", [dict(timeout_s=0), dict(timeout_s=-1.0), dict(max_retries=-1)])
+def test_a_wait_that_is_not_bounded_is_refused(bad):
+    with pytest.raises(JudgeConfigError, match="judge timeout"):
+        JudgeSettings(base_url="http://127.0.0.1:1/v1", **bad)
