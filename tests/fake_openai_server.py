@@ -4,7 +4,9 @@
         ... server.base_url ...   # http://127.0.0.1:<port>/v1
         server.script.append(Reply(status=429))   # the next request gets a 429, then `answer` again
 
-Also serves static files for download tests (`files={"/data/x.json": b"..."}`). Every request is recorded.
+It also works as a plain-http proxy (HTTP_PROXY=http://127.0.0.1:<port>): requests for any http host land here.
+`port` reopens a server on the port of an earlier one (same endpoint URL). Also serves static files for download
+tests (`files={"/data/x.json": b"..."}`). Every request is recorded.
 """
 from __future__ import annotations
 
@@ -31,14 +33,16 @@ class FakeOpenAIServer:
         answer: Callable[[dict[str, Any]], str] | None = None,
         files: dict[str, bytes] | None = None,
         api_key: str | None = None,
+        port: int = 0,
     ):
         self.answer = answer or (lambda request: "1")
         self.files = dict(files or {})
         self.api_key = api_key
         self.script: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
+        self.headers: list[Any] = []  # the request headers (case-insensitive `get`)
         self._lock = threading.Lock()
+        self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -94,7 +98,7 @@ class FakeOpenAIServer:
                 if not self.path.endswith("/chat/completions"):
                     self._send(404, b'{"error": "not found"}')
                     return
-                owner.headers.append(dict(self.headers))
+                owner.headers.append(self.headers)
                 if owner.api_key and self.headers.get("Authorization") != f"Bearer {owner.api_key}":
                     self._send(401, b'{"error": {"message": "bad key"}}')
                     return
@@ -120,7 +124,7 @@ class FakeOpenAIServer:
                     body = json.dumps({"error": {"message": f"status {reply.status}"}}).encode()
                 self._send(reply.status, body, reply.headers)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()

@@ -433,7 +433,7 @@ CASES = [
     Case("judge: 401", refusing_server(Reply(status=401)), error="refused the request (HTTP 401)"),
     Case("judge: 403", refusing_server(Reply(status=403)), error="refused the request (HTTP 403)"),
     Case("judge: 404", refusing_server(Reply(status=404)), error="HTTP 404"),
-    Case("judge: 500 every time", refusing_server(*[Reply(status=500, headers={"Retry-After": "0"})] * 20, images=5),
+    Case("judge: 500 every time", refusing_server(*[Reply(status=500, headers={"retry-after-ms": "1"})] * 20, images=5),
          error="failed 4 requests in a row"),
     Case("judge: not chat-completions JSON", refusing_server(*[Reply(body=b"<html>")] * 5, images=5),
          error="failed 4 requests in a row"),

@@ -1,8 +1,10 @@
-"""mqeval.scorers.judge against a real HTTP server on 127.0.0.1: payload, retries, timeouts, failures, cache."""
+"""mqeval.scorers.judge (the openai client) against a real HTTP server on 127.0.0.1: payload, retries, timeouts,
+failures, cache."""
 from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 
@@ -12,19 +14,18 @@ from mqeval.scorers.judge import (
     JudgeConfigError,
     JudgeRequest,
     JudgeSettings,
-    answer_text,
     cache_key,
 )
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16
+SOON = {"retry-after-ms": "1"}  # the server asks for a 1 ms wait, so retries cost no test time
 
 
 def client_for(server, tmp_path, **overrides) -> JudgeClient:
     values = dict(base_url=server.base_url, model="judge-x", api_key_env="MQEVAL_TEST_KEY",
-                  cache_dir=tmp_path / "judge", backoff_s=0.01, timeout_s=5.0)
-    settings = JudgeSettings(**{**values, **overrides})
-    return JudgeClient(settings, sleep=lambda s: None)
+                  cache_dir=tmp_path / "judge", timeout_s=5.0)
+    return JudgeClient(JudgeSettings(**{**values, **overrides}))
 
 
 def test_payload_is_openai_chat_with_image_data_url(tmp_path, monkeypatch):
@@ -53,24 +54,24 @@ def test_jpeg_is_sent_as_jpeg(tmp_path):
     assert url.startswith("data:image/jpeg;base64,")
 
 
-def test_429_and_500_are_retried_then_succeed(tmp_path):
+def test_429_and_5xx_are_retried_then_succeed(tmp_path):
     with FakeOpenAIServer(answer=lambda r: "fine") as server:
-        server.script += [Reply(status=429, headers={"Retry-After": "0"}), Reply(status=500), Reply(status=503)]
+        server.script += [Reply(status=429, headers=SOON), Reply(status=503, headers=SOON)]
         client = client_for(server, tmp_path)
         reply = client.ask(JudgeRequest(text="q", image=PNG))
         assert reply.text == "fine"
-        assert server.num_chat_requests == 4
-    assert client.stats.calls == 4 and client.stats.retries == 3 and client.stats.failures == 0
+        assert server.num_chat_requests == 3
+    assert client.stats.calls == 3 and client.stats.retries == 2 and client.stats.failures == 0
 
 
-def test_gives_up_after_three_retries(tmp_path):
+def test_gives_up_after_max_retries(tmp_path):
     with FakeOpenAIServer() as server:
-        server.script += [Reply(status=500)] * 4
-        client = client_for(server, tmp_path)
+        server.script += [Reply(status=500, headers=SOON)] * 5
+        client = client_for(server, tmp_path, max_retries=3)
         reply = client.ask(JudgeRequest(text="q", image=PNG))
         assert reply.text is None and "500" in reply.error
         assert server.num_chat_requests == 4
-    assert client.stats.failures == 1 and client.stats.retries == 3
+    assert client.stats.failures == 1 and client.stats.retries == 3 and client.stats.calls == 4
 
 
 def test_timeout_is_retried(tmp_path):
@@ -82,13 +83,22 @@ def test_timeout_is_retried(tmp_path):
     assert client.stats.retries == 1 and client.stats.calls == 2
 
 
-def test_backoff_grows_and_honours_retry_after(tmp_path):
-    slept = []
+def test_the_servers_retry_after_is_honoured(tmp_path):
     with FakeOpenAIServer(answer=lambda r: "x") as server:
-        server.script += [Reply(status=502), Reply(status=502), Reply(status=429, headers={"Retry-After": "7"})]
-        settings = JudgeSettings(base_url=server.base_url, model="m", cache_dir=tmp_path, backoff_s=1.0)
-        JudgeClient(settings, sleep=slept.append).ask(JudgeRequest(text="q"))
-    assert slept == [1.0, 2.0, 7.0]
+        server.script.append(Reply(status=429, headers={"Retry-After": "0.4"}))
+        start = time.monotonic()
+        assert client_for(server, tmp_path).ask(JudgeRequest(text="q")).text == "x"
+    assert time.monotonic() - start >= 0.4 and server.num_chat_requests == 2
+
+
+def test_other_4xx_answers_are_counted_failures_not_retried(tmp_path):
+    with FakeOpenAIServer() as server:
+        server.script.append(Reply(status=422))
+        client = client_for(server, tmp_path)
+        reply = client.ask(JudgeRequest(text="q"))
+        assert server.num_chat_requests == 1
+    assert reply.text is None and "HTTP 422" in reply.error
+    assert client.stats.failures == 1 and client.stats.retries == 0
 
 
 def test_bad_key_stops_the_run(tmp_path, monkeypatch):
@@ -104,17 +114,23 @@ def test_openai_without_key_is_a_user_error(monkeypatch):
         JudgeClient(JudgeSettings(api_key_env="MQEVAL_TEST_KEY"))
 
 
-def test_malformed_body_is_a_counted_failure_not_retried(tmp_path):
+@pytest.mark.parametrize("body", [b"<html>proxy error</html>", b'{"choices": []}', b'{"x": 1}', b"[1, 2]",
+                                  b'{"choices": [{"message": {"content": 7}}]}'])
+def test_malformed_body_is_a_counted_failure_not_retried(tmp_path, body):
     with FakeOpenAIServer() as server:
-        server.script.append(Reply(body=b"<html>proxy error</html>"))
+        server.script.append(Reply(body=body))
         client = client_for(server, tmp_path)
         reply = client.ask(JudgeRequest(text="q"))
         assert server.num_chat_requests == 1
     assert reply.text is None and "malformed" in reply.error and client.stats.failures == 1
-    with pytest.raises(ValueError):
-        answer_text(json.dumps({"choices": []}).encode())
-    parts = [{"text": "a"}, {"text": "b"}]
-    assert answer_text(json.dumps({"choices": [{"message": {"content": parts}}]}).encode()) == "ab"
+    assert body[:10].decode() in reply.error  # the start of what the server sent, for the user
+
+
+def test_content_given_as_parts_is_joined(tmp_path):
+    parts = [{"type": "text", "text": "a"}, {"text": "b"}, "junk"]
+    with FakeOpenAIServer() as server:
+        server.script.append(Reply(body=json.dumps({"choices": [{"message": {"content": parts}}]}).encode()))
+        assert client_for(server, tmp_path).ask(JudgeRequest(text="q")).text == "ab"
 
 
 def test_second_run_is_served_from_cache_with_zero_http_calls(tmp_path):
@@ -150,3 +166,9 @@ def test_failures_are_not_cached(tmp_path):
         assert client.ask(JudgeRequest(text="q")).text is None
         assert client.ask(JudgeRequest(text="q")).text == "good"
         assert server.num_chat_requests == 2
+
+
+@pytest.mark.parametrize("bad", [dict(timeout_s=0), dict(timeout_s=-1.0), dict(max_retries=-1)])
+def test_a_wait_that_is_not_bounded_is_refused(bad):
+    with pytest.raises(JudgeConfigError, match="judge timeout"):
+        JudgeSettings(base_url="http://127.0.0.1:1/v1", **bad)

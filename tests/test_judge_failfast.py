@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 from fake_openai_server import FakeOpenAIServer, Reply
 from helpers_cli_inprocess import closed_port, run_cli
 from mqeval.scorers.judge import (
-    JudgeClient, JudgeRequest, JudgeSettings, JudgeUnreachableError, cache_key, redact_url,
+    JudgeClient, JudgeRequest, JudgeSettings, JudgeUnreachableError, cache_key, may_send_credentials, redact_url,
 )
 from test_wise import use_standins, write_standins
 
@@ -22,12 +23,25 @@ def _client(url, tmp_path, **kw):
     return JudgeClient(JudgeSettings(base_url=url, model="m", cache_dir=tmp_path / "cache", **kw))
 
 
-def test_a_closed_loopback_port_fails_in_seconds(tmp_path):
+def test_a_closed_loopback_port_fails_in_seconds_without_retrying(tmp_path):
     requests = [JudgeRequest(text=f"q{i}", image=b"\x89PNG" + bytes([i])) for i in range(64)]
+    client = _client(f"http://127.0.0.1:{closed_port()}/v1", tmp_path)
     start = time.monotonic()
     with pytest.raises(JudgeUnreachableError, match="cannot be reached.*Connection refused"):
-        _client(f"http://127.0.0.1:{closed_port()}/v1", tmp_path).ask_many(requests)
+        client.ask_many(requests)
     assert time.monotonic() - start < 10
+    assert client.stats.retries == 0 and client.stats.calls <= client.settings.workers  # one try per worker at most
+
+
+def test_a_black_hole_stops_the_run_after_one_request_timed_out_on_every_attempt(tmp_path):
+    with socket.socket() as hole:  # takes connections (the kernel does) and never answers
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(64)
+        client = _client(f"http://127.0.0.1:{hole.getsockname()[1]}/v1", tmp_path, timeout_s=0.2, max_retries=1,
+                         workers=1)
+        with pytest.raises(JudgeUnreachableError, match=r"has answered nothing.*no answer within 0.2 s in each of 2"):
+            client.ask_many([JudgeRequest(text=f"q{i}") for i in range(8)])
+    assert client.stats.calls == 2 and client.stats.retries == 1 and client.stats.failures == 1
 
 
 def test_answers_received_before_the_endpoint_died_stay_cached(tmp_path):
@@ -35,13 +49,12 @@ def test_answers_received_before_the_endpoint_died_stay_cached(tmp_path):
     with FakeOpenAIServer(answer=lambda r: "yes") as server:
         client = _client(server.base_url, tmp_path, workers=1)
         assert [r.text for r in client.ask_many(requests[:3])] == ["yes"] * 3
-        url = server.base_url
+        url, port = server.base_url, server.port
     with pytest.raises(JudgeUnreachableError):
         _client(url, tmp_path, workers=1).ask_many(requests)
-    with FakeOpenAIServer(answer=lambda r: "yes") as server:  # another port: another endpoint, another cache key
-        revived = _client(url, tmp_path, workers=1)
-        revived._url = server.base_url  # same recorded endpoint, server back on another port for the test
-        replies = revived.ask_many(requests)
+    with FakeOpenAIServer(answer=lambda r: "yes", port=port) as server:  # back on the same port: same endpoint
+        replies = _client(url, tmp_path, workers=1).ask_many(requests)
+        assert server.num_chat_requests == 2
     assert [r.cached for r in replies] == [True, True, True, False, False]
 
 
@@ -59,29 +72,6 @@ def test_urls_are_redacted():
     assert redact_url("https://h/v1") == "https://h/v1"
 
 
-class _Recorder:
-    """An opener that records the request headers and answers 'ok'."""
-
-    def __init__(self):
-        self.headers = []
-
-    def __call__(self, request, timeout):
-        self.headers.append({k.lower(): v for k, v in request.header_items()})
-        recorder = self
-
-        class Response:
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                return False
-
-            def read(self):
-                return json.dumps({"choices": [{"message": {"content": "ok"}}]}).encode()
-
-        return Response() if recorder else None
-
-
 @pytest.mark.parametrize("url, allow, sent", [
     ("https://judge.example/v1", False, True),
     ("http://127.0.0.1:8000/v1", False, True),
@@ -91,14 +81,18 @@ class _Recorder:
     ("http://10.0.0.7:8000/v1", True, True),
 ])
 def test_the_key_goes_only_over_https_or_to_this_machine(tmp_path, monkeypatch, url, allow, sent):
+    assert may_send_credentials(url, allow) == sent
+    if url.startswith("https"):
+        return  # the fake server speaks no TLS
     monkeypatch.setenv("MQEVAL_TEST_KEY", "sk-test")
-    recorder = _Recorder()
-    settings = JudgeSettings(base_url=url, model="m", cache_dir=tmp_path, api_key_env="MQEVAL_TEST_KEY",
-                             allow_http_key=allow)
-    JudgeClient(settings, opener=recorder).ask(JudgeRequest(text="q"))
-    assert ("authorization" in recorder.headers[0]) == sent
-    if sent:
-        assert recorder.headers[0]["authorization"] == "Bearer sk-test"
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeOpenAIServer(answer=lambda r: "ok") as server:  # as the proxy every plain-http request goes through
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+        settings = JudgeSettings(base_url=url, model="m", cache_dir=tmp_path, api_key_env="MQEVAL_TEST_KEY",
+                                 allow_http_key=allow)
+        assert JudgeClient(settings).ask(JudgeRequest(text="q")).text == "ok"
+        assert server.headers[0].get("Authorization") == ("Bearer sk-test" if sent else None)
 
 
 @pytest.fixture
@@ -130,7 +124,7 @@ def test_credentials_in_the_url_are_used_but_never_recorded(tmp_path, wise_stand
 def test_unanswered_requests_mark_the_result_incomplete(tmp_path, wise_standins):
     def answer(request):  # the judge never answers about prompt 2
         if "prompt 2" in json.dumps(request):
-            return Reply(status=503, headers={"Retry-After": "0"})
+            return Reply(status=503, headers={"retry-after-ms": "1"})
         return "Consistency: 2\nRealism: 1\nAesthetic Quality: 0"
 
     with FakeOpenAIServer(answer=answer) as server:

@@ -2,11 +2,17 @@
 
 - One request = one text instruction (+ optional system text) and at most one image, sent as a base64 data URL
   (PNG or JPEG, sniffed from the bytes), temperature 0.
-- Transport: stdlib urllib (no extra dependency). Timeouts, and up to `max_retries` retries with exponential
-  backoff (or the server's Retry-After) on 429, 5xx, timeouts and dropped connections. An endpoint that cannot be
-  reached at all (connection refused, unknown host, no route) stops the run at the first request, and so does one
-  that fails `max_consecutive_failures` requests in a row before answering any; 401/403/404 stop the run too (a
-  wrong key, model or URL would fail every request). Other 4xx answers are counted as failures. Answers already
+- Transport: the official `openai` client (`chat.completions.create`) over its own httpx2 client, which mqeval
+  subclasses only to count every HTTP request and to tell an endpoint that cannot be reached from one that is slow.
+- Retries are the SDK's: up to `max_retries` (2) more attempts on timeouts, dropped connections, 408, 409, 429 and
+  5xx, after 0.5 s, 1 s, ... (at most 8 s, minus up to 25% jitter) or the server's Retry-After (at most 2 min).
+  Not retried: an endpoint that cannot be reached at all (connection refused, unknown host, no route) stops the run
+  at the first request; 401/403/404 stop the run too (a wrong key, model or URL would fail every request); other
+  4xx answers and malformed bodies are counted as failures.
+- Waiting is bounded: each attempt waits at most `timeout_s` for the answer (10 s to connect). An endpoint that has
+  answered nothing stops the run as soon as one request has timed out on every attempt, so a black hole costs at
+  most (max_retries + 1) x timeout_s + 1.5 s (6 min with the defaults; `probe`: one attempt, timeout_s), whatever
+  the number of workers; it also stops after `max_consecutive_failures` failed requests in a row. Answers already
   received stay in the cache, so a rerun continues where the run stopped.
 - Credentials: the API key (and a `user:password@` in the URL, sent as basic auth) goes only over https or to this
   machine (loopback), unless `allow_http_key` (--judge-allow-http-key); URLs are recorded without credentials.
@@ -20,19 +26,18 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
-import http.client
 import json
 import os
 import socket
 import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
+
+import httpx2
+import openai
 
 from mqeval.errors import UserError
 from mqeval.fileio import write_json
@@ -41,6 +46,7 @@ from mqeval.paths import cache_dir
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-05-13"
 CACHE_FORMAT = 2  # 2: the endpoint is part of the key
+CONNECT_TIMEOUT_S = 10.0
 
 
 class JudgeConfigError(UserError):
@@ -74,6 +80,12 @@ def redact_url(url: str) -> str:
     return bare
 
 
+def may_send_credentials(url: str, allow_http_key: bool) -> bool:
+    """Credentials go over https, to this machine, or anywhere when the user allows plain http."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme == "https" or is_loopback(parts.hostname or "") or allow_http_key
+
+
 def is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -90,10 +102,8 @@ class JudgeSettings:
     base_url: str = DEFAULT_BASE_URL
     model: str = DEFAULT_JUDGE_MODEL
     api_key_env: str = "OPENAI_API_KEY"
-    timeout_s: float = 120.0
-    max_retries: int = 3
-    backoff_s: float = 2.0
-    max_backoff_s: float = 60.0
+    timeout_s: float = 120.0  # per attempt
+    max_retries: int = 2  # more attempts after a timeout, dropped connection, 408, 409, 429 or 5xx
     cache_dir: Optional[Path] = None  # None: <mqeval cache>/judge
     use_cache: bool = True
     workers: int = 8
@@ -101,6 +111,9 @@ class JudgeSettings:
     max_consecutive_failures: int = 4  # requests failed in a row, none answered yet: the endpoint is down
 
     def __post_init__(self) -> None:
+        if self.timeout_s <= 0 or self.max_retries < 0:
+            raise JudgeConfigError(f"judge timeout must be > 0 and retries >= 0, got {self.timeout_s}, "
+                                   f"{self.max_retries}")
         parts = urllib.parse.urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise JudgeConfigError(f"--judge-base-url must be an http(s) URL, got {redact_url(self.base_url)!r}")
@@ -152,7 +165,7 @@ class JudgeReply:
 
 @dataclass
 class JudgeStats:
-    calls: int = 0  # HTTP requests sent (retries included)
+    calls: int = 0  # HTTP requests sent (retries included, cache hits not)
     cache_hits: int = 0
     retries: int = 0
     failures: int = 0  # requests that produced no answer after all retries
@@ -198,13 +211,12 @@ def cache_key(request: JudgeRequest, model: str, endpoint: str = DEFAULT_BASE_UR
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def answer_text(body: bytes) -> str:
-    """The assistant text of a chat-completions response; ValueError if the body is not one."""
+def answer_text(completion: Any) -> str:
+    """The assistant text of a parsed chat completion; ValueError if it is not one (the SDK parses leniently)."""
     try:
-        data = json.loads(body)
-        content = data["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise ValueError(f"malformed chat-completions response ({exc!r}): {body[:200]!r}") from None
+        content = completion.choices[0].message.content
+    except (AttributeError, IndexError, TypeError) as exc:
+        raise ValueError(f"malformed chat-completions response ({exc!r})") from None
     if isinstance(content, list):  # some servers return content parts
         content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
     if not isinstance(content, str):
@@ -212,39 +224,64 @@ def answer_text(body: bytes) -> str:
     return content
 
 
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: Optional[float] = None):
+class _Failed(Exception):
+    """A request that got no answer after the SDK's retries (counted, not fatal by itself)."""
+
+    def __init__(self, message: str, timed_out: bool = False):
         super().__init__(message)
-        self.retry_after = retry_after
+        self.timed_out = timed_out
+
+
+class _CountingHttpClient(openai.DefaultHttpxClient):
+    """The SDK's default httpx2 client (its limits, proxies from the environment) that reports every request it
+    sends, and raises JudgeUnreachableError when the endpoint cannot be reached at all: the SDK passes such
+    application errors on unchanged instead of retrying them, so a dead endpoint fails in milliseconds."""
+
+    def __init__(self, on_send: Callable[[httpx2.Request], None], public_url: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._on_send = on_send
+        self._public_url = public_url
+
+    def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        self._on_send(request)
+        try:
+            return super().send(request, **kwargs)
+        except httpx2.ConnectError as exc:
+            reason = _unreachable_reason(exc)
+            if reason is None:
+                raise
+            raise JudgeUnreachableError(
+                f"The judge endpoint {self._public_url} cannot be reached: {reason}. Start the server or fix "
+                "--judge-base-url; answers received so far are cached.") from None
 
 
 class JudgeClient:
-    def __init__(
-        self,
-        settings: JudgeSettings,
-        opener: Callable[..., Any] = urllib.request.urlopen,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
+    def __init__(self, settings: JudgeSettings):
         self.settings = settings
-        self._opener = opener
-        self._sleep = sleep
         self._lock = threading.Lock()
         self.stats = JudgeStats()
-        self._url, self._userinfo = split_credentials(settings.base_url)
-        self._api_key = os.environ.get(settings.api_key_env, "").strip()
-        parts = urllib.parse.urlsplit(self._url)
-        host = parts.hostname or ""
-        if not self._api_key and host.endswith("openai.com"):
+        url, userinfo = split_credentials(settings.base_url)
+        api_key = os.environ.get(settings.api_key_env, "").strip()
+        if not api_key and (urllib.parse.urlsplit(url).hostname or "").endswith("openai.com"):
             raise JudgeConfigError(
                 f"The judge endpoint {settings.public_url} needs an API key: set the environment variable "
                 f"{settings.api_key_env} (or point --judge-base-url at an OpenAI-compatible server of your own)."
             )
-        secure = parts.scheme == "https" or is_loopback(host) or settings.allow_http_key
-        self._withheld = None
-        if (self._api_key or self._userinfo) and not secure:
-            self._withheld = (f"credentials were not sent: {settings.public_url} is plain http to another machine "
-                              "(use https, or pass --judge-allow-http-key)")
-            self._api_key, self._userinfo = "", None
+        self._withheld = ""
+        if (api_key or userinfo) and not may_send_credentials(url, settings.allow_http_key):
+            self._withheld = (f" (credentials were not sent: {settings.public_url} is plain http to another machine; "
+                              "use https, or pass --judge-allow-http-key)")
+            api_key, userinfo = "", None
+        # The SDK sends `Bearer <api_key>`; without a key the header is basic auth or left out (the SDK needs a
+        # non-empty api_key even then, which the per-request header replaces).
+        self._auth_headers: dict[str, Any] = {}
+        if not api_key:
+            self._auth_headers["Authorization"] = (
+                "Basic " + base64.b64encode(userinfo.encode()).decode("ascii") if userinfo else openai.omit)
+        self._openai = openai.OpenAI(
+            base_url=url, api_key=api_key or "unused", max_retries=settings.max_retries,
+            timeout=httpx2.Timeout(settings.timeout_s, connect=min(settings.timeout_s, CONNECT_TIMEOUT_S)),
+            http_client=_CountingHttpClient(self._on_send, settings.public_url))
         self._fatal: Optional[JudgeConfigError] = None
         self._failures_in_a_row = 0
         self._answered = 0
@@ -288,51 +325,39 @@ class JudgeClient:
         )
 
     # ---- transport -----------------------------------------------------------------------------------------
-    def _post(self, payload: dict[str, Any]) -> str:
-        url = self._url.rstrip("/") + "/chat/completions"
-        public = self.settings.public_url.rstrip("/") + "/chat/completions"
-        headers = {"Content-Type": "application/json", "User-Agent": "mqeval-judge"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        elif self._userinfo:
-            headers["Authorization"] = "Basic " + base64.b64encode(self._userinfo.encode()).decode("ascii")
-        withheld = f" ({self._withheld})" if self._withheld else ""
-        request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers, method="POST")
+    def _on_send(self, request: httpx2.Request) -> None:
         self._count("calls")
+        if request.headers.get("x-stainless-retry-count", "0") != "0":  # the SDK numbers its attempts
+            self._count("retries")
+
+    def _complete(self, client: openai.OpenAI, request: JudgeRequest) -> str:
+        """The answer text; JudgeConfigError if the endpoint refuses every request, _Failed if this one failed."""
+        settings = self.settings
         try:
-            with self._opener(request, timeout=self.settings.timeout_s) as response:
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            detail = exc.read()[:300]
-            if status == 429 or 500 <= status < 600:
-                raise _Retryable(f"HTTP {status}", _retry_after(exc.headers)) from None
+            raw = client.chat.completions.with_raw_response.create(
+                model=settings.model, messages=build_messages(request), temperature=0.0,  # type: ignore[arg-type]
+                max_tokens=request.max_tokens, extra_body=dict(request.extra_body) or None,
+                extra_headers=self._auth_headers or None)
+        except openai.APIStatusError as exc:
+            status, said = exc.status_code, exc.response.text[:300]
             if status in (401, 403):
                 raise JudgeConfigError(
-                    f"The judge endpoint {self.settings.public_url} refused the request (HTTP {status}): check the key "
-                    f"in ${self.settings.api_key_env}{withheld}. Server said: {detail!r}"
-                ) from None
+                    f"The judge endpoint {settings.public_url} refused the request (HTTP {status}): check the key "
+                    f"in ${settings.api_key_env}{self._withheld}. Server said: {said!r}") from None
             if status == 404:
                 raise JudgeConfigError(
-                    f"HTTP 404 from {public}: is --judge-base-url right (it should end in /v1) and does the server "
-                    f"serve model '{self.settings.model}'? Server said: {detail!r}"
-                ) from None
-            raise RuntimeError(f"HTTP {status}: {detail!r}") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                http.client.HTTPException, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, (ConnectionRefusedError, socket.gaierror)) or (
-                    isinstance(reason, OSError) and reason.errno in _UNREACHABLE):
-                raise JudgeUnreachableError(
-                    f"The judge endpoint {self.settings.public_url} cannot be reached: {reason}. Start the server or "
-                    "fix --judge-base-url; answers received so far are cached."
-                ) from None
-            raise _Retryable(f"{type(exc).__name__}: {reason}") from None
-        return answer_text(body)
-
-    def _backoff(self, attempt: int, retry_after: Optional[float]) -> float:
-        delay = retry_after if retry_after is not None else self.settings.backoff_s * (2 ** attempt)
-        return max(0.0, min(delay, self.settings.max_backoff_s))
+                    f"HTTP 404 from {settings.public_url.rstrip('/')}/chat/completions: is --judge-base-url right "
+                    f"(it should end in /v1) and does the server serve model '{settings.model}'? Server said: "
+                    f"{said!r}") from None
+            raise _Failed(f"HTTP {status}: {said!r}") from None
+        except openai.APITimeoutError:
+            raise _Failed(f"no answer within {settings.timeout_s:g} s", timed_out=True) from None
+        except openai.APIConnectionError as exc:
+            raise _Failed(f"connection failed: {exc.__cause__ or exc}") from None
+        try:
+            return answer_text(raw.parse())
+        except ValueError as exc:  # also the SDK's JSONDecodeError on a body that is not JSON
+            raise _Failed(f"malformed chat-completions response ({exc}): {raw.http_response.text[:200]!r}") from None
 
     # ---- public --------------------------------------------------------------------------------------------
     def ask(self, request: JudgeRequest) -> JudgeReply:
@@ -343,57 +368,41 @@ class JudgeClient:
         if cached is not None:
             self._count("cache_hits")
             return JudgeReply(cached, cached=True)
-        payload: dict[str, Any] = {
-            "model": self.settings.model,
-            "messages": build_messages(request),
-            "temperature": 0.0,
-            "max_tokens": request.max_tokens,
-        }
-        payload.update(dict(request.extra_body))
-        error = "no attempt made"
-        for attempt in range(self.settings.max_retries + 1):
-            if self._fatal is not None:
-                raise self._fatal
-            try:
-                answer = self._post(payload)
-            except JudgeConfigError as exc:
-                with self._lock:
-                    self._fatal = self._fatal or exc
-                raise self._fatal from None
-            except _Retryable as exc:
-                error = str(exc)
-                if attempt < self.settings.max_retries:
-                    self._count("retries")
-                    self._sleep(self._backoff(attempt, exc.retry_after))
-                    continue
-                break
-            except (RuntimeError, ValueError) as exc:
-                error = str(exc)
-                break
-            self._cache_put(key, request, answer)
+        try:
+            answer = self._complete(self._openai, request)
+        except JudgeConfigError as exc:
             with self._lock:
-                self._answered += 1
-                self._failures_in_a_row = 0
-            return JudgeReply(answer)
-        self._count("failures")
+                self._fatal = self._fatal or exc
+            raise self._fatal from None
+        except _Failed as exc:
+            self._count("failures")
+            with self._lock:
+                self._failures_in_a_row += 1
+                if not self._answered and exc.timed_out:
+                    self._fatal = self._fatal or JudgeUnreachableError(
+                        f"The judge endpoint {self.settings.public_url} has answered nothing, and one request got "
+                        f"{exc} in each of {self.settings.max_retries + 1} attempts; answers received so far are "
+                        "cached.")
+                elif not self._answered and self._failures_in_a_row >= self.settings.max_consecutive_failures:
+                    self._fatal = self._fatal or JudgeUnreachableError(
+                        f"The judge endpoint {self.settings.public_url} failed {self._failures_in_a_row} requests "
+                        f"in a row and answered none (last: {exc}); answers received so far are cached.")
+            return JudgeReply(None, error=str(exc))
+        self._cache_put(key, request, answer)
         with self._lock:
-            self._failures_in_a_row += 1
-            if not self._answered and self._failures_in_a_row >= self.settings.max_consecutive_failures:
-                self._fatal = self._fatal or JudgeUnreachableError(
-                    f"The judge endpoint {self.settings.public_url} failed {self._failures_in_a_row} requests in a row "
-                    f"and answered none (last: {error}); answers received so far are cached.")
-        return JudgeReply(None, error=error)
+            self._answered += 1
+            self._failures_in_a_row = 0
+        return JudgeReply(answer)
 
     def probe(self) -> None:
-        """One short text request, outside the cache: raise a UserError unless the endpoint answers."""
-        payload = {"model": self.settings.model, "temperature": 0.0, "max_tokens": 5,
-                   "messages": [{"role": "user", "content": [{"type": "text", "text": "Answer with the word OK."}]}]}
+        """One short text request, one attempt, outside the cache: raise a UserError unless the endpoint answers."""
+        request = JudgeRequest(text="Answer with the word OK.", max_tokens=5)
         try:
-            self._post(payload)
-        except _Retryable as exc:
-            raise JudgeUnreachableError(f"The judge endpoint {self.settings.public_url} did not answer a test "
-                                        f"request: {exc}") from None
-        except (RuntimeError, ValueError) as exc:
+            self._complete(self._openai.with_options(max_retries=0), request)
+        except _Failed as exc:
+            if exc.timed_out:
+                raise JudgeUnreachableError(f"The judge endpoint {self.settings.public_url} did not answer a test "
+                                            f"request: {exc}") from None
             raise JudgeConfigError(f"The judge endpoint {self.settings.public_url} answered a test request "
                                    f"with an error: {exc}") from None
 
@@ -418,6 +427,7 @@ class JudgeClient:
             raise self._fatal
         return replies
 
+
 class JudgedPreflight:
     """Mix-in for judged benchmarks (before Benchmark in the bases): before generation, the data files, the judge
     instructions (`self.instructions(options)`), then one test request with the settings scoring will use."""
@@ -432,9 +442,13 @@ class JudgedPreflight:
 _UNREACHABLE = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
 
 
-def _retry_after(headers: Any) -> Optional[float]:
-    value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+def _unreachable_reason(exc: BaseException) -> Optional[OSError]:
+    """The OS error under an httpx2 ConnectError when it says the endpoint cannot be reached (refused, unknown
+    host, no route); None for other connection failures (those are retried)."""
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, (ConnectionRefusedError, socket.gaierror)) or (
+                isinstance(seen, OSError) and seen.errno in _UNREACHABLE):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
