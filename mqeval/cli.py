@@ -54,6 +54,8 @@ STRICT = typer.Option(False, "--strict", help="Refuse to record a result with mi
                       "counted and the result marked incomplete).")
 HTTP_KEY = typer.Option(False, "--judge-allow-http-key", help="Send the judge API key over plain http to another "
                         "machine (by default it goes only over https or to this machine).")
+JUDGE_TIMEOUT = typer.Option(None, "--judge-timeout", help="Seconds per judge request attempt (default 120; up to "
+                             "3 attempts). A smaller value makes an endpoint that never answers fail sooner.")
 DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights",
                                 help="GenEval's hf-mask2former weights: official (default, converted mmdet) or hf.")
 
@@ -67,7 +69,7 @@ def _request(benchmark: str, model: Optional[str], *, limit=None, out=None, chec
              overwrite: bool = False, no_progress: bool = False, precision: str = "auto", compile_: bool = False,
              adapter=None, backend=None, judge_base_url=None, judge_model=None, weights_path=None,
              strict: bool = False, judge_allow_http_key: bool = False, detector_weights=None,
-             scorer_batch_size: int = 16):
+             judge_timeout=None, scorer_batch_size: int = 16):
     """The typed request the evaluators read, from the command's options."""
     from mqeval.evaluation.request import EvaluationRequest, ScoringRequest
     from mqeval.generation.acceleration import Acceleration
@@ -80,7 +82,8 @@ def _request(benchmark: str, model: Optional[str], *, limit=None, out=None, chec
         acceleration=Acceleration(precision=precision, compile=compile_), adapter=adapter,
         scoring=ScoringRequest(backend=backend, judge_base_url=judge_base_url, judge_model=judge_model,
                                weights_path=weights_path, judge_allow_http_key=judge_allow_http_key,
-                               detector_weights=detector_weights, batch_size=scorer_batch_size, strict=strict),
+                               detector_weights=detector_weights, judge_timeout_s=judge_timeout,
+                               batch_size=scorer_batch_size, strict=strict),
     )
 
 
@@ -168,6 +171,7 @@ def run(
     judge_base_url: Optional[str] = JUDGE_URL, judge_model: Optional[str] = JUDGE_MODEL,
     weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT, judge_allow_http_key: bool = HTTP_KEY,
     detector_weights: Optional[str] = DETECTOR_WEIGHTS, adapter: Optional[str] = ADAPTER,
+    judge_timeout: Optional[float] = JUDGE_TIMEOUT,
 ) -> None:
     """Evaluate a model card on a benchmark and record results.json + samples.jsonl; print the scores.
 
@@ -182,6 +186,7 @@ def run(
         overwrite=overwrite, no_progress=no_progress, precision=precision, compile_=compile_, adapter=adapter,
         backend=backend, judge_base_url=judge_base_url, judge_model=judge_model, weights_path=weights_path,
         strict=strict, judge_allow_http_key=judge_allow_http_key, detector_weights=detector_weights,
+        judge_timeout=judge_timeout,
     )
     recorded = evaluator_for(benchmark).run(request)
     if recorded is None:  # a non-main process of the user's own distributed launch
@@ -223,7 +228,7 @@ def score(
     backend: Optional[str] = BACKEND, judge_base_url: Optional[str] = JUDGE_URL,
     judge_model: Optional[str] = JUDGE_MODEL, weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT,
     judge_allow_http_key: bool = HTTP_KEY,
-    detector_weights: Optional[str] = DETECTOR_WEIGHTS,
+    detector_weights: Optional[str] = DETECTOR_WEIGHTS, judge_timeout: Optional[float] = JUDGE_TIMEOUT,
 ) -> None:
     """Score existing images; writes results.json + samples.jsonl and prints the scores."""
     from mqeval.evaluation.scoring import check_scored
@@ -232,6 +237,7 @@ def score(
         benchmark, model, limit=limit, out=out, data_dir=data_dir, device=device, backend=backend,
         judge_base_url=judge_base_url, judge_model=judge_model, weights_path=weights_path, strict=strict,
         judge_allow_http_key=judge_allow_http_key, detector_weights=detector_weights, scorer_batch_size=batch_size,
+        judge_timeout=judge_timeout,
     )
     record, path = _image_evaluator().score(request, images)
     _print_table(record, path)

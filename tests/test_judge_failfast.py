@@ -135,3 +135,16 @@ def test_unanswered_requests_mark_the_result_incomplete(tmp_path, wise_standins)
     assert record["metrics"]["judge_failures"] == 1
     assert "1 judge request(s) unanswered" in record["incomplete"]
     assert "* INCOMPLETE: " in result.stdout and "*  higher" in result.stdout
+
+
+def test_judge_timeout_bounds_the_wait_on_an_endpoint_that_never_answers(tmp_path, wise_standins):
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(64)
+        start = time.monotonic()
+        result = run_cli("score", "wise", "--images", tmp_path / "images", "--judge-base-url",
+                         f"http://127.0.0.1:{hole.getsockname()[1]}/v1", "--judge-model", "X", "--data-dir",
+                         wise_standins, "--limit", 3, "--out", tmp_path / "scored", "--judge-timeout", "0.3")
+        elapsed = time.monotonic() - start
+    assert result.code == 2 and result.stderr.strip().splitlines()[-1].startswith("Error:")
+    assert "no answer within 0.3 s" in result.stderr and elapsed < 30

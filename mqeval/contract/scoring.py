@@ -22,6 +22,7 @@ class ScoreOptions:
     judge_allow_http_key: bool = False  # send the API key over plain http to a host other than this machine
     resolution: Optional[int] = None  # side of the run's images, when known (from its generation settings)
     detector_weights: Optional[str] = None  # GenEval hf-mask2former weight set ("hf" / "official"), if overridden
+    judge_timeout_s: Optional[float] = None  # per request attempt; None: the judge's default
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ class ScoringRequest:
     weights_path: Optional[str] = None
     judge_allow_http_key: bool = False
     detector_weights: Optional[str] = None
+    judge_timeout_s: Optional[float] = None
     batch_size: int = 16
     strict: bool = False  # refuse to record an incomplete result instead of marking it
 
@@ -29,7 +30,7 @@ class ScoringRequest:
             judge_model=self.judge_model, weights_path=self.weights_path,
             data_dir=str(data_dir) if data_dir else None, batch_size=self.batch_size,
             judge_allow_http_key=self.judge_allow_http_key, resolution=resolution,
-            detector_weights=self.detector_weights,
+            detector_weights=self.detector_weights, judge_timeout_s=self.judge_timeout_s,
         )
 
 

@@ -140,6 +140,8 @@ class JudgeSettings:
             cache_dir=Path(cache_root) / "judge" if cache_root else None,
             allow_http_key=bool(getattr(options, "judge_allow_http_key", False)),
         )
+        if getattr(options, "judge_timeout_s", None) is not None:
+            values["timeout_s"] = float(options.judge_timeout_s)
         values.update(overrides)
         return cls(**values)
 
