@@ -41,3 +41,9 @@ def test_an_understanding_run_refuses_options_it_would_ignore(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--num-processes, --seed / --num-inference-steps / --guidance-scale do(es) not apply to mme" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_an_understanding_suite_refuses_a_card_lmms_eval_cannot_ask(tmp_path):
+    result = mqeval("run", "mmmu", "--model", "janus-pro-1b", "--out", tmp_path / "x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'janus-pro-1b' is a transformers card, and lmms-eval 0.7.3 has no adapter for it" in result.stderr

@@ -29,6 +29,10 @@ class UnderstandingEvaluator(Evaluator):
         if request.model is None:
             raise UserError("--model is required")
         card = resolve_card(request.model)
+        if card.kind != "metaquery":
+            raise UserError(f"{suite.name} asks a model's MLLM through lmms-eval; '{card.name}' is a {card.kind} card, "
+                            "and lmms-eval 0.7.3 has no adapter for it (its generators: Janus, Emu3, Show-o, ... "
+                            "have none); run the model's own lmms-eval adapter, or a MetaQuery card")
         checkpoint, sha = None, None
         if card.metaquery.backbone.tuning != "frozen" or request.adapter == "mqeval":
             checkpoint, sha = resolve_weights(card, request.checkpoint)
