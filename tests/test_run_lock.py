@@ -85,14 +85,11 @@ def test_temporaries_of_killed_writers_are_removed_by_the_next_one(tmp_path):
     assert not any(p.exists() for p in leftovers) and all(p.exists() for p in kept)
 
 
-def test_workers_write_under_their_launchers_lock(tmp_path, monkeypatch):
-    from mqeval.generation.lock import LOCK_TOKEN_ENV
-
+def test_a_rank_other_than_0_writes_under_rank_0s_lock(tmp_path):
     with run_lock(tmp_path) as token:
-        monkeypatch.setenv(LOCK_TOKEN_ENV, token)
-        with run_lock(tmp_path) as inherited:  # a worker: no second lock, no refusal
-            assert inherited is None
-        monkeypatch.setenv(LOCK_TOKEN_ENV, "another run's token")
+        assert token
+        with run_lock(tmp_path, enabled=False) as other:  # no second lock, no refusal
+            assert other is None
         with pytest.raises(RunLockedError):
             with run_lock(tmp_path):
                 pass

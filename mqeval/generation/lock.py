@@ -2,10 +2,9 @@
 
 The lock itself is fcntl.flock on the open lock file: the kernel drops it when the holder exits, however it exits,
 so the lock of a dead process is taken over by the next writer without guessing from pids. The JSON inside is only
-what a second writer is told. The workers of a multi-process launch write under their launcher's lock: the
-launcher hands its token down (LOCK_TOKEN_ENV) and a process whose token matches the file's does not lock again.
-Acquiring the lock also removes the temporary files that killed writers left in the folder (nobody else can be
-writing them then).
+what a second writer is told. The workers of a multi-process launch write under their launcher's lock (they are
+handed the resolved plan, mqeval.evaluation.worker, and never take it themselves). Acquiring the lock also removes
+the temporary files that killed writers left in the folder (nobody else can be writing them then).
 """
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ from mqeval.errors import UserError
 from mqeval.fileio import remove_stale_temporaries
 
 LOCK_NAME = ".mqeval.lock"
-LOCK_TOKEN_ENV = "MQEVAL_RUN_LOCK_TOKEN"
 
 
 class RunLockedError(UserError):
@@ -83,10 +81,10 @@ def _open_locked(path: Path) -> Optional[int]:
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path, enabled: bool = True) -> Iterator[Optional[str]]:
-    """Hold the run folder's lock for the block; yields the token to hand to worker processes (None if inherited)."""
+    """Hold the run folder's lock for the block; yields its token (None when not `enabled`: the other ranks of a
+    user's own distributed launch, which write under rank 0's lock)."""
     run_dir = Path(run_dir)
-    inherited = os.environ.get(LOCK_TOKEN_ENV)
-    if not enabled or (inherited and lock_holder(run_dir).get("token") == inherited):
+    if not enabled:
         yield None
         return
     _create_folder(run_dir)
