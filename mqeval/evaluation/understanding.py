@@ -46,7 +46,7 @@ class UnderstandingEvaluator(Evaluator):
         with run_lock(run_dir):
             return record_run(run_dir, suite, [], 0, None, result, run_dir / "images",
                               model=model_record(card, checkpoint, sha), settings=None, batch_size=batch_size,
-                              device=request.device, num_processes=1, warnings=warnings + list(result.warnings))
+                              device=request.device, num_processes=1, warnings=warnings)
 
 
 def _refuse_image_options(request: EvaluationRequest, name: str) -> None:
