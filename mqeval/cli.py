@@ -58,8 +58,6 @@ JUDGE_TIMEOUT = typer.Option(None, "--judge-timeout", help="Seconds per judge re
                              "3 attempts). A smaller value makes an endpoint that never answers fail sooner.")
 DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights",
                                 help="GenEval's hf-mask2former weights: official (default, converted mmdet) or hf.")
-
-
 ADAPTER = typer.Option(None, "--adapter", help="Understanding suites: force 'mqeval' (mqeval's adapter on the loaded "
                        "backbone) or an lmms-eval model name.")
 
@@ -93,8 +91,11 @@ def _image_evaluator():
     return ImageEvaluator()
 
 
-def _print_table(record, results_path: Path) -> None:
-    """The metrics; with `*` after every value of an incomplete result (a footnote says why)."""
+def _show_result(record, results_path: Path) -> None:
+    """The metrics, with `*` after every value of an incomplete result (a footnote says why); then a run that scored
+    nothing at all becomes an error (mqeval.evaluation.scoring.check_scored)."""
+    from mqeval.evaluation.scoring import check_scored
+
     title = f"{record.benchmark.name} | {record.model.card or 'unknown model'} | {record.benchmark.num_samples} samples"
     width = max([len("metric")] + [len(k) for k in record.metrics])
     mark = "*" if record.incomplete else ""
@@ -105,6 +106,7 @@ def _print_table(record, results_path: Path) -> None:
         lines.append(f"* INCOMPLETE: {'; '.join(record.incomplete)}")
     typer.echo("\n".join(lines))
     typer.echo(f"results: {results_path}", err=True)
+    check_scored(record, results_path)
 
 
 # ---------------------------------------------------------------- commands
@@ -178,7 +180,6 @@ def run(
     Image benchmarks generate the images (resumable) and score them; understanding suites ask the model (lmms-eval).
     """
     from mqeval.evaluation.kinds import evaluator_for
-    from mqeval.evaluation.scoring import check_scored
 
     request = _request(
         benchmark, model, limit=limit, out=out, checkpoint=checkpoint, data_dir=data_dir, device=device, seed=seed,
@@ -189,11 +190,8 @@ def run(
         judge_timeout=judge_timeout,
     )
     recorded = evaluator_for(benchmark).run(request)
-    if recorded is None:  # a non-main process of the user's own distributed launch
-        return
-    record, path = recorded
-    _print_table(record, path)
-    check_scored(record, path)
+    if recorded is not None:  # None: a non-main process of the user's own distributed launch
+        _show_result(*recorded)
 
 
 @app.command("generate")
@@ -231,17 +229,13 @@ def score(
     detector_weights: Optional[str] = DETECTOR_WEIGHTS, judge_timeout: Optional[float] = JUDGE_TIMEOUT,
 ) -> None:
     """Score existing images; writes results.json + samples.jsonl and prints the scores."""
-    from mqeval.evaluation.scoring import check_scored
-
     request = _request(
         benchmark, model, limit=limit, out=out, data_dir=data_dir, device=device, backend=backend,
         judge_base_url=judge_base_url, judge_model=judge_model, weights_path=weights_path, strict=strict,
         judge_allow_http_key=judge_allow_http_key, detector_weights=detector_weights, scorer_batch_size=batch_size,
         judge_timeout=judge_timeout,
     )
-    record, path = _image_evaluator().score(request, images)
-    _print_table(record, path)
-    check_scored(record, path)
+    _show_result(*_image_evaluator().score(request, images))
 
 
 def _register_area_commands() -> None:

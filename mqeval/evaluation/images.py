@@ -62,7 +62,7 @@ class ImageEvaluator(Evaluator):
         from mqeval.origin import images_origin
 
         bench = load_benchmark(request.benchmark)
-        samples, total = select_samples(bench, request.limit, str(request.data_dir) if request.data_dir else None)
+        samples, total = select_samples(bench, request.limit, request.data_dir)
         origin = images_origin(Path(images), bench, samples, request.model)
         warnings = origin.warnings + protocol_warnings(origin.card, bench, samples, total, request.limit,
                                                        origin.settings)
@@ -87,7 +87,7 @@ def _prepare(request: EvaluationRequest) -> tuple[RunPlan, GenerationJob]:
     if request.model is None:
         raise UserError("--model is required")
     plan = plan_run(request.benchmark, request.model, limit=request.limit,
-                    data_dir=str(request.data_dir) if request.data_dir else None, checkpoint=request.checkpoint,
+                    data_dir=request.data_dir, checkpoint=request.checkpoint,
                     overrides=request.overrides)
     if is_main_process():
         for message in plan.warnings():

@@ -70,7 +70,7 @@ def protocol_warnings(card: Optional[ModelCard], benchmark: Any, samples: Sequen
     return out
 
 
-def select_samples(benchmark: Benchmark, limit: Optional[int], data_dir: Optional[str]) -> tuple[list[Sample], int]:
+def select_samples(benchmark: Benchmark, limit: Optional[int], data_dir: Optional[Path]) -> tuple[list[Sample], int]:
     check_limit(limit)
     samples = benchmark.samples(Path(data_dir) if data_dir else None)
     return (samples[:limit] if limit is not None else samples), len(samples)
@@ -86,7 +86,7 @@ def plan_run(
     model_name: str,
     *,
     limit: Optional[int] = None,
-    data_dir: Optional[str] = None,
+    data_dir: Optional[Path] = None,
     checkpoint: Optional[Path] = None,
     overrides: SettingOverrides = SettingOverrides(),
 ) -> RunPlan:
