@@ -46,7 +46,7 @@ def write_worker_plan(plan: RunPlan, job: GenerationJob) -> Path:
         "checkpoint": str(plan.checkpoint) if plan.checkpoint else None,
         "checkpoint_sha256": plan.checkpoint_sha256,
         "overrides": to_dict(plan.overrides),
-        "job": {**to_dict(job), "run_dir": str(job.run_dir)},
+        "job": to_dict(job),
     })
     return path
 
@@ -69,9 +69,4 @@ def read_worker_plan(path: Path) -> tuple[RunPlan, GenerationJob]:
         checkpoint_sha256=data["checkpoint_sha256"],
         overrides=from_dict(SettingOverrides, data["overrides"], f"{where} overrides"),
     )
-    job = data["job"]
-    return plan, GenerationJob(
-        run_dir=Path(job["run_dir"]), device=job["device"], batch_size=int(job["batch_size"]),
-        overwrite=bool(job["overwrite"]), progress=bool(job["progress"]),
-        acceleration=from_dict(Acceleration, job["acceleration"], f"{where} acceleration"),
-    )
+    return plan, from_dict(GenerationJob, data["job"], f"{where} job")
