@@ -5,7 +5,7 @@ kinds it is (mqeval.evaluation.kinds runs each):
 - `images` (a `Benchmark`): it knows its samples, where each image goes in the official layout, and how to score a
   folder. It knows nothing of how images are made: the generation writer calls `samples`, `generation` and
   `image_path`, then `finalize`; `mqeval score` calls `score` on any folder in the official layout;
-- `understanding` (an `UnderstandingSuite`, mqeval.benchmarks.understanding): an external harness asks the model
+- `understanding` (an `LmmsEvalSuite`, mqeval.benchmarks.understanding): an external harness asks the model
   itself; there are no samples or images of mqeval's.
 """
 from __future__ import annotations
@@ -145,7 +145,7 @@ class Benchmark(SpecPlugin, ABC):
 
     def prescorer(self, options: ScoreOptions) -> Optional[Callable[[Path], None]]:
         """Scoring work one finished image allows while generation goes on: a function, set up once per run, that
-        the runner's writer thread calls after each image of a `run`; it fills the scorer's content cache, so
+        the generation writer's saver thread calls after each image of a `run`; it fills the scorer's content cache, so
         `score` finds that work done. None (the default): a scorer that needs the whole folder (FID) or a remote
         judge waits for `score`."""
         return None
