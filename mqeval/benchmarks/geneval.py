@@ -181,7 +181,8 @@ class GenEvalBenchmark(Benchmark):
         return options.backend or self.options.detector or default_backend()
 
     def build_scorers(self, options: ScoreOptions):
-        """The detector and the CLIP colour classifier, both behind content caches (rescoring runs neither)."""
+        """The detector and the CLIP colour classifier, both behind content caches (rescoring runs neither), and the
+        CLIP (model name, pretrained) they were built with."""
         from functools import partial
 
         from mqeval.scorers.clip_color import ClipColorClassifier, ClipColorConfig, resolve_clip_source
@@ -203,24 +204,19 @@ class GenEvalBenchmark(Benchmark):
         colour_cache = stage_cache(options, "geneval-clip-colors",
                                    {"clip": [clip_config, str(clip_source)], "device": options.device})
         return (CachedDetector(detector, partial(stage_cache, options, "geneval-detections"), classnames),
-                CachedColorClassifier(colour, colour_cache))
+                CachedColorClassifier(colour, colour_cache), clip_source)
 
     def preflight(self, options: ScoreOptions) -> None:
         """Data files, then the detector and CLIP weights: missing weights stop a run before generation."""
         super().preflight(options)
-        _, colour = self.build_scorers(options)
+        _, colour, _ = self.build_scorers(options)
         colour.load()
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
-        from mqeval.scorers.clip_color import ClipColorConfig, resolve_clip_source
-
-        detector, colour = self.build_scorers(options)
+        detector, colour, (clip_name, clip_weights) = self.build_scorers(options)
         reader = ImageReader(Path(out_dir))  # the official scorer takes any size and converts to RGB
         records, warnings = judge_samples(Path(out_dir), samples, detector, colour, batch_size=options.batch_size,
                                           reader=reader)
-        clip_name, clip_weights = resolve_clip_source(
-            ClipColorConfig(model=self.options.clip_model, pretrained=self.options.clip_pretrained),
-            Path(options.weights_path) if options.weights_path else None)
         notes = (f"prompt_set={self.prompt_set}", f"detector={detector.name}", *detector.notes,
                  f"colour=open_clip {clip_name} ({clip_weights or 'weights in that folder'})")
         metrics = self.aggregate(records)
