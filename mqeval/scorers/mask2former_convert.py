@@ -223,7 +223,8 @@ def strip_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def convert_state_dict(mmdet_state: Mapping[str, Any], target_shapes: Mapping[str, tuple[int, ...]],
-                       window_size: int = 7, class_weights: Any = None) -> dict[str, Any]:
+                       window_size: int = Mask2FormerArch.window_size,
+                       no_object_weight: float = Mask2FormerArch.no_object_weight) -> dict[str, Any]:
     """Map every mmdet tensor onto `target_shapes` (the transformers model's state dict shapes).
 
     Raises ConfigError naming the keys that have no rule, map twice, land on an unknown name or a wrong shape,
@@ -259,7 +260,7 @@ def convert_state_dict(mmdet_state: Mapping[str, Any], target_shapes: Mapping[st
         if name in target_shapes:
             num = target_shapes[name][0]
             weights = torch.ones(num)
-            weights[-1] = 0.1 if class_weights is None else float(class_weights)
+            weights[-1] = no_object_weight
             out[name] = weights
     missing = sorted(set(target_shapes) - set(out))
     problems = [(unknown, "mmdet keys without a rule"), (clashes, "targets mapped twice"),
