@@ -51,6 +51,11 @@ def metadata_text(metadata: dict[str, Any]) -> str:
     return json.dumps(metadata)
 
 
+def official_image_path(out_dir: Path, sample: Sample, image_index: int) -> Path:
+    """Where the official layout keeps a prompt's image: <out>/<NNNNN>/samples/<NNNN>.png."""
+    return Path(out_dir) / f"{sample.index:05d}" / "samples" / f"{image_index:04d}.png"
+
+
 def sample_images(folder: Path) -> list[Path]:
     """Images the official scorer would read from one prompt folder, in index order."""
     samples = folder / "samples"
@@ -103,8 +108,7 @@ def judge_samples(
         if len(paths) != sample.num_images:
             warnings.append(f"prompt {sample.index:05d}: {len(paths)} images found, {sample.num_images} expected")
         for j in range(len(paths), sample.num_images):
-            reader.note(Path(out_dir) / f"{sample.index:05d}" / "samples" / f"{j:04d}.png",
-                        "missing" if folder is not None else "wrong_prompt",
+            reader.note(official_image_path(out_dir, sample, j), "missing" if folder is not None else "wrong_prompt",
                         "no such file" if folder is not None else layout.mismatched[sample.sample_id])
         paths = [p for p in paths if reader.usable(p)]
         records.append({"sample_id": sample.sample_id, "tag": sample.metadata["tag"], "correct": None,
@@ -126,8 +130,8 @@ def judge_samples(
     for rec, sample in zip(records, samples):
         imgs = rec["correct_images"]
         rec["correct"] = sum(imgs) / len(imgs) if imgs else None
-        issues = reader.issues_of([Path(out_dir) / f"{sample.index:05d}" / "samples" / f"{j:04d}.png"
-                                   for j in range(sample.num_images)] + [Path(out_dir) / p for p in rec["images"]])
+        issues = reader.issues_of([official_image_path(out_dir, sample, j) for j in range(sample.num_images)]
+                                  + [Path(out_dir) / p for p in rec["images"]])
         if issues:
             rec["image_issues"] = issues
     return records, warnings
@@ -160,7 +164,7 @@ class GenEvalBenchmark(Benchmark):
                 for i, line in enumerate(lines)]
 
     def image_path(self, out_dir: Path, sample: Sample, image_index: int) -> Path:
-        return Path(out_dir) / f"{sample.index:05d}" / "samples" / f"{image_index:04d}.png"
+        return official_image_path(out_dir, sample, image_index)
 
     def finalize(self, out_dir: Path, samples: list[Sample]) -> None:
         for sample in samples:
@@ -177,7 +181,8 @@ class GenEvalBenchmark(Benchmark):
         return options.backend or self.options.detector or default_backend()
 
     def build_scorers(self, options: ScoreOptions):
-        """The detector and the CLIP colour classifier, both behind content caches (rescoring runs neither)."""
+        """The detector and the CLIP colour classifier, both behind content caches (rescoring runs neither), and the
+        CLIP (model name, pretrained) they were built with."""
         from functools import partial
 
         from mqeval.scorers.clip_color import ClipColorClassifier, ClipColorConfig, resolve_clip_source
@@ -199,24 +204,19 @@ class GenEvalBenchmark(Benchmark):
         colour_cache = stage_cache(options, "geneval-clip-colors",
                                    {"clip": [clip_config, str(clip_source)], "device": options.device})
         return (CachedDetector(detector, partial(stage_cache, options, "geneval-detections"), classnames),
-                CachedColorClassifier(colour, colour_cache))
+                CachedColorClassifier(colour, colour_cache), clip_source)
 
     def preflight(self, options: ScoreOptions) -> None:
         """Data files, then the detector and CLIP weights: missing weights stop a run before generation."""
         super().preflight(options)
-        _, colour = self.build_scorers(options)
+        _, colour, _ = self.build_scorers(options)
         colour.load()
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
-        from mqeval.scorers.clip_color import ClipColorConfig, resolve_clip_source
-
-        detector, colour = self.build_scorers(options)
+        detector, colour, (clip_name, clip_weights) = self.build_scorers(options)
         reader = ImageReader(Path(out_dir))  # the official scorer takes any size and converts to RGB
         records, warnings = judge_samples(Path(out_dir), samples, detector, colour, batch_size=options.batch_size,
                                           reader=reader)
-        clip_name, clip_weights = resolve_clip_source(
-            ClipColorConfig(model=self.options.clip_model, pretrained=self.options.clip_pretrained),
-            Path(options.weights_path) if options.weights_path else None)
         notes = (f"prompt_set={self.prompt_set}", f"detector={detector.name}", *detector.notes,
                  f"colour=open_clip {clip_name} ({clip_weights or 'weights in that folder'})")
         metrics = self.aggregate(records)

@@ -22,13 +22,13 @@ def register(app: typer.Typer) -> None:
         from mqeval.errors import ConfigError
         from mqeval.fileio import sha256_file
         from mqeval.paths import cache_dir
-        from mqeval.scorers.detectors import MMDET_CHECKPOINT_SHA256, MMDET_MODEL
-        from mqeval.scorers.mask2former_convert import convert_checkpoint
+        from mqeval.scorers.detectors import MMDET_CHECKPOINT_SHA256
+        from mqeval.scorers.mask2former_convert import convert_checkpoint, converted_dir
 
         if not checkpoint.is_file():
             raise ConfigError(f"{checkpoint} is not a file")
         sha = sha256_file(checkpoint)
-        target = out or cache_dir() / "geneval-detector" / f"{MMDET_MODEL}-transformers-{sha[:16]}"
+        target = out or converted_dir(cache_dir(), sha)
         manifest = convert_checkpoint(checkpoint, target, trusted_sha256=MMDET_CHECKPOINT_SHA256)
         official = sha.startswith(MMDET_CHECKPOINT_SHA256)
         typer.echo(f"converted {checkpoint.name} (sha256 {sha}) -> {target}")

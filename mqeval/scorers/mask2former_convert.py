@@ -223,7 +223,8 @@ def strip_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def convert_state_dict(mmdet_state: Mapping[str, Any], target_shapes: Mapping[str, tuple[int, ...]],
-                       window_size: int = 7, class_weights: Any = None) -> dict[str, Any]:
+                       window_size: int = Mask2FormerArch.window_size,
+                       no_object_weight: float = Mask2FormerArch.no_object_weight) -> dict[str, Any]:
     """Map every mmdet tensor onto `target_shapes` (the transformers model's state dict shapes).
 
     Raises ConfigError naming the keys that have no rule, map twice, land on an unknown name or a wrong shape,
@@ -259,7 +260,7 @@ def convert_state_dict(mmdet_state: Mapping[str, Any], target_shapes: Mapping[st
         if name in target_shapes:
             num = target_shapes[name][0]
             weights = torch.ones(num)
-            weights[-1] = 0.1 if class_weights is None else float(class_weights)
+            weights[-1] = no_object_weight
             out[name] = weights
     missing = sorted(set(target_shapes) - set(out))
     problems = [(unknown, "mmdet keys without a rule"), (clashes, "targets mapped twice"),
@@ -356,6 +357,13 @@ def cached_conversion(out_dir: Path, source_sha256: str) -> dict[str, str] | Non
     return manifest
 
 
+def converted_dir(root: Path, source_sha256: str) -> Path:
+    """Where the conversion of the checkpoint with that sha256 is cached under `root` (the mqeval cache)."""
+    from mqeval.scorers.detectors import MMDET_MODEL
+
+    return Path(root) / "geneval-detector" / f"{MMDET_MODEL}-transformers-{source_sha256[:16]}"
+
+
 def official_converted(options: Any) -> tuple[Path, str]:
     """The official GenEval checkpoint converted to transformers: (folder, safetensors sha256).
 
@@ -364,7 +372,7 @@ def official_converted(options: Any) -> tuple[Path, str]:
     downloaded and hash-checked (resolve_mmdet_checkpoint), converted on first use and cached by its sha256.
     """
     from mqeval.paths import cache_dir
-    from mqeval.scorers.detectors import MMDET_CHECKPOINT_SHA256, MMDET_MODEL, resolve_mmdet_checkpoint
+    from mqeval.scorers.detectors import MMDET_CHECKPOINT_SHA256, resolve_mmdet_checkpoint
 
     given = Path(options.weights_dir) if options.weights_dir is not None else None
     if given is not None and (given / MANIFEST).is_file():
@@ -375,8 +383,7 @@ def official_converted(options: Any) -> tuple[Path, str]:
                               f"(source sha256 {source_sha[:16] or '?'}..., expected {MMDET_CHECKPOINT_SHA256}...)")
         return given, manifest["safetensors_sha256"]
     checkpoint, sha = resolve_mmdet_checkpoint(options)
-    root = Path(options.cache_root) if options.cache_root is not None else cache_dir()
-    out_dir = root / "geneval-detector" / f"{MMDET_MODEL}-transformers-{sha[:16]}"
+    out_dir = converted_dir(Path(options.cache_root) if options.cache_root is not None else cache_dir(), sha)
     manifest = cached_conversion(out_dir, sha)
     if manifest is None:
         manifest = convert_checkpoint(checkpoint, out_dir, trusted_sha256=MMDET_CHECKPOINT_SHA256)

@@ -128,11 +128,11 @@ class WiseBenchmark(JudgedPreflight, Benchmark):
         for sample in samples:
             base = {"sample_id": sample.sample_id, "prompt_id": sample.metadata["prompt_id"],
                     "category": sample.metadata["category"]}
-            path = self._find_image(out_dir, sample)
-            image = reader.read_bytes(path or self.image_path(out_dir, sample, 0))
+            path = self._find_image(out_dir, sample) or self.image_path(out_dir, sample, 0)
+            image = reader.read_bytes(path)
             if image is None:  # the official script skips a missing image; an undecodable one is skipped too
-                issues = reader.issues_of([path or self.image_path(out_dir, sample, 0)])
-                records[sample.sample_id] = {**base, "status": "missing_image", "image_issues": issues}
+                records[sample.sample_id] = {**base, "status": "missing_image",
+                                             "image_issues": reader.issues_of([path])}
             else:
                 images[sample.sample_id] = image
                 records[sample.sample_id] = {**base, "status": "pending"}
