@@ -27,7 +27,7 @@ from mqeval.generation.distributed import ProcessGroup
 from mqeval.generation.jobs import ImageJob, image_format, is_valid_image, make_batches, plan_jobs, shard
 from mqeval.generation.manifest import MANIFEST_NAME, check_manifest, write_manifest
 from mqeval.generation.prefetch import prefetched
-from mqeval.generation.provenance import ImageLedger, adopt_legacy_images, trusted_images
+from mqeval.generation.provenance import ImageLedger, trusted_images
 from mqeval.generation.settings import GenerationSettings
 from mqeval.generation.background_saver import ImageWriter
 
@@ -94,12 +94,10 @@ def generate(
         remove_stale_temporaries(images_dir)
         if fingerprint is not None:
             write_manifest(out_dir, fingerprint)
-        valid = [job.path for job in jobs if is_valid_image(job.path, size)]
-        adopt_legacy_images(ledger, valid)
+        finished = trusted_images(ledger, [job.path for job in jobs if is_valid_image(job.path, size)], True)
     group.barrier()
-    if not group.is_main:  # the main rank scanned after its clean-up above; nobody writes before the next barrier
-        valid = [job.path for job in jobs if is_valid_image(job.path, size)]
-    finished = trusted_images(ledger, valid, group.is_main)
+    if not group.is_main:  # after the main rank's clean-up and adoption above; nobody writes before the next barrier
+        finished = trusted_images(ledger, [job.path for job in jobs if is_valid_image(job.path, size)], False)
     group.barrier()
 
     pending = [batch for batch in make_batches(jobs, batch_size) if any(j.path not in finished for j in batch)]
