@@ -22,7 +22,6 @@ LEDGER_NAME = "images.sha256"
 class ImageAudit:
     """Which of a run's images are the generated ones."""
 
-    has_ledger: bool
     changed: tuple[str, ...] = ()  # recorded with other content
     unrecorded: tuple[str, ...] = ()  # present but never recorded
     matching: frozenset = field(default_factory=frozenset)  # paths (as given) whose content is the recorded one
@@ -90,7 +89,7 @@ class ImageLedger:
                 changed.append(key)
             else:
                 matching.add(Path(image))
-        return ImageAudit(self.exists(), tuple(changed), tuple(unrecorded), frozenset(matching))
+        return ImageAudit(tuple(changed), tuple(unrecorded), frozenset(matching))
 
     def adopt(self, images: Iterable[Path]) -> int:
         """Record existing images of a folder generated before mqeval kept this file; returns how many."""
