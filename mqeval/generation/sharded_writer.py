@@ -140,7 +140,6 @@ def _run(
 
     desc = "generating" if group.world_size == 1 else f"generating (rank 0's share of {group.world_size})"
     total = sum(len(b) for b in batches)
-    written = 0
     # disable=None lets tqdm switch itself off when stderr is not a terminal (logs stay readable).
     disable = None if (progress and group.is_main) else True
     max_pending = 2 * max((len(b) for b in batches), default=1)
@@ -161,9 +160,8 @@ def _run(
                     raise RuntimeError(f"the pipeline returned a {image.size} image, expected {size}")
                 if job.path not in finished:  # images of the batch that were already valid stay untouched
                     writer.submit(image, job.path)
-                    written += 1
             bar.update(len(batch))
-    return written
+    return writer.written  # every submitted image: leaving the block waited for the saves
 
 
 def prepare_call(pipeline: Callable, batch: list[ImageJob], settings: GenerationSettings) -> dict[str, Any]:
