@@ -18,6 +18,7 @@ from mqeval.benchmarks.base import Benchmark
 from mqeval.contract.samples import Sample
 from mqeval.errors import ConfigError
 from mqeval.generation.settings import GenerationSettings
+from mqeval.images.check import FORMATS
 from mqeval.seeding import derive_seed
 
 
@@ -60,12 +61,9 @@ def plan_jobs(
     return jobs
 
 
-IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
-
-
 def image_format(path: Path) -> str:
     """The file format a benchmark's layout asks for, from its extension (PNG unless it says .jpg)."""
-    return IMAGE_FORMATS.get(Path(path).suffix.lower(), "PNG")
+    return FORMATS.get(Path(path).suffix.lower(), "PNG")
 
 
 # The bytes every complete file of the format ends with (PNG: the IEND chunk; JPEG: the end-of-image marker).

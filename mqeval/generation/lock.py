@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from mqeval.errors import UserError
-from mqeval.fileio import remove_stale_temporaries
+from mqeval.fileio import read_json_or_none, remove_stale_temporaries
 
 LOCK_NAME = ".mqeval.lock"
 
@@ -31,10 +31,7 @@ class RunLockedError(UserError):
 
 
 def lock_holder(run_dir: Path) -> dict:
-    try:
-        data = json.loads((Path(run_dir) / LOCK_NAME).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
+    data = read_json_or_none(Path(run_dir) / LOCK_NAME)
     return data if isinstance(data, dict) else {}
 
 

@@ -22,7 +22,6 @@ LEDGER_NAME = "images.sha256"
 class ImageAudit:
     """Which of a run's images are the generated ones."""
 
-    has_ledger: bool
     changed: tuple[str, ...] = ()  # recorded with other content
     unrecorded: tuple[str, ...] = ()  # present but never recorded
     matching: frozenset = field(default_factory=frozenset)  # paths (as given) whose content is the recorded one
@@ -90,7 +89,7 @@ class ImageLedger:
                 changed.append(key)
             else:
                 matching.add(Path(image))
-        return ImageAudit(self.exists(), tuple(changed), tuple(unrecorded), frozenset(matching))
+        return ImageAudit(tuple(changed), tuple(unrecorded), frozenset(matching))
 
     def adopt(self, images: Iterable[Path]) -> int:
         """Record existing images of a folder generated before mqeval kept this file; returns how many."""
@@ -113,16 +112,16 @@ class ImageLedger:
         self.path.unlink(missing_ok=True)
 
 
-def adopt_legacy_images(ledger: ImageLedger, valid: Iterable[Path]) -> None:
-    """A folder whose generation.json predates the ledger: its images passed the settings check, so record them."""
-    if not ledger.exists():
+def trusted_images(ledger: ImageLedger, valid: Iterable[Path], is_main: bool) -> set[Path]:
+    """The valid images that are the ones generated. The main rank prints what is made again and why, and records
+    the images of a folder whose generation.json predates the ledger (they passed the settings check, and hashing
+    them once records and trusts them); it calls this before the other ranks read the ledger."""
+    if is_main and not ledger.exists():
+        valid = list(valid)
         ledger.adopt(valid)
-
-
-def trusted_images(ledger: ImageLedger, valid: Iterable[Path], announce: bool) -> set[Path]:
-    """The valid images that are the ones generated; `announce` prints what is made again and why."""
+        return set(valid)
     audit = ledger.audit(valid)
-    if announce and audit.foreign:
+    if is_main and audit.foreign:
         import sys
 
         print(f"WARNING: {len(audit.foreign)} image(s) in {ledger.run_dir} are not the ones this run generated: "

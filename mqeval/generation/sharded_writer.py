@@ -27,7 +27,7 @@ from mqeval.generation.distributed import ProcessGroup
 from mqeval.generation.jobs import ImageJob, image_format, is_valid_image, make_batches, plan_jobs, shard
 from mqeval.generation.manifest import MANIFEST_NAME, check_manifest, write_manifest
 from mqeval.generation.prefetch import prefetched
-from mqeval.generation.provenance import ImageLedger, adopt_legacy_images, trusted_images
+from mqeval.generation.provenance import ImageLedger, trusted_images
 from mqeval.generation.settings import GenerationSettings
 from mqeval.generation.background_saver import ImageWriter
 
@@ -94,12 +94,10 @@ def generate(
         remove_stale_temporaries(images_dir)
         if fingerprint is not None:
             write_manifest(out_dir, fingerprint)
-        valid = [job.path for job in jobs if is_valid_image(job.path, size)]
-        adopt_legacy_images(ledger, valid)
+        finished = trusted_images(ledger, [job.path for job in jobs if is_valid_image(job.path, size)], True)
     group.barrier()
-    if not group.is_main:  # the main rank scanned after its clean-up above; nobody writes before the next barrier
-        valid = [job.path for job in jobs if is_valid_image(job.path, size)]
-    finished = trusted_images(ledger, valid, group.is_main)
+    if not group.is_main:  # after the main rank's clean-up and adoption above; nobody writes before the next barrier
+        finished = trusted_images(ledger, [job.path for job in jobs if is_valid_image(job.path, size)], False)
     group.barrier()
 
     pending = [batch for batch in make_batches(jobs, batch_size) if any(j.path not in finished for j in batch)]
@@ -142,7 +140,6 @@ def _run(
 
     desc = "generating" if group.world_size == 1 else f"generating (rank 0's share of {group.world_size})"
     total = sum(len(b) for b in batches)
-    written = 0
     # disable=None lets tqdm switch itself off when stderr is not a terminal (logs stay readable).
     disable = None if (progress and group.is_main) else True
     max_pending = 2 * max((len(b) for b in batches), default=1)
@@ -163,9 +160,8 @@ def _run(
                     raise RuntimeError(f"the pipeline returned a {image.size} image, expected {size}")
                 if job.path not in finished:  # images of the batch that were already valid stay untouched
                     writer.submit(image, job.path)
-                    written += 1
             bar.update(len(batch))
-    return written
+    return writer.written  # every submitted image: leaving the block waited for the saves
 
 
 def prepare_call(pipeline: Callable, batch: list[ImageJob], settings: GenerationSettings) -> dict[str, Any]:

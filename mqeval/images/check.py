@@ -21,6 +21,7 @@ from typing import Any, Iterable, Optional
 
 FAILURES = ("missing", "unreadable", "too_small", "wrong_prompt")
 ADJUSTMENTS = ("converted", "resized", "other_format")
+# The file format each extension names: what the generator writes (mqeval.generation.jobs) and a reader expects.
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
