@@ -18,15 +18,12 @@ from mqeval.evaluation.plan import RunPlan, plan_run, protocol_warnings, select_
 from mqeval.evaluation.request import EvaluationRequest
 from mqeval.evaluation.scoring import ScoringTarget, score_and_record
 from mqeval.evaluation.worker_plan import GenerationJob, write_worker_plan
+from mqeval.generation.distributed import is_main_process
 from mqeval.generation.lock import run_lock
 from mqeval.generation.sharded_writer import GenerationReport, images_dir_of
 from mqeval.paths import default_run_dir
 from mqeval.results.record import model_record
 from mqeval.results.schema import RunRecord
-
-
-def is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0"
 
 
 class ImageEvaluator(Evaluator):

@@ -27,6 +27,11 @@ def in_distributed_launch() -> bool:
     return "LOCAL_RANK" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a distributed launch, or the only process (read before any process group exists)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def check_device(device: str) -> None:
     if device not in ("cpu", "cuda"):
         raise UserError(f"--device must be cpu or cuda, got '{device}'")

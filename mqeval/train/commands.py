@@ -1,7 +1,6 @@
 """CLI commands of mqeval.train, attached to the main typer app by `register`. Import-light: no torch here."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -41,7 +40,7 @@ def register(app: typer.Typer) -> None:
         (see docs/training-distributed.md).
         """
         from mqeval.errors import UserError
-        from mqeval.generation.distributed import in_distributed_launch, relaunch
+        from mqeval.generation.distributed import in_distributed_launch, is_main_process, relaunch
         from mqeval.train.train_config import load_train_config
 
         if num_processes < 1:
@@ -58,7 +57,7 @@ def register(app: typer.Typer) -> None:
             latest = latest_checkpoint(Path(cfg.output_dir))
             if latest is not None:
                 check_checkpoint(latest)
-        main = os.environ.get("RANK", "0") == "0"
+        main = is_main_process()
         if num_processes > 1 and not in_distributed_launch():
             relaunch(["-m", "mqeval.cli", *_worker_args(config, output_dir, max_steps, resume, num_processes)],
                      num_processes, "training")
