@@ -51,9 +51,10 @@ def hub_commit(folder: Optional[Path]) -> Optional[str]:
 
 
 def torch_dtype(name: str):
-    import torch
+    """The card's dtype name as a torch dtype (imported here: the kinds import no torch until they load)."""
+    from mqeval.model.backbones.base import DTYPES
 
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    return DTYPES[name]
 
 
 def cached_weights(card) -> Optional[Path]:
