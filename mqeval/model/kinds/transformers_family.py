@@ -35,7 +35,6 @@ FAMILIES = {
 
 
 class TransformersKind(HubKind):
-    block = "transformers"
     allow_patterns = TRANSFORMERS_FILES
 
     def capabilities(self, card) -> Capabilities:
