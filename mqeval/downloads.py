@@ -171,7 +171,6 @@ def fetch_data_file(
         path = hub_download.fetch(hub.repo_id, what, revision=hub.revision, repo_type=hub.repo_type,
                                   filename=hub.filename, before_download=require_trust,
                                   elsewhere="or pass its folder with --data-dir")
-        forget = hub_download.forget
     else:
         path = root / "downloads" / url_key(url) / name
         if path.is_file():
@@ -183,16 +182,11 @@ def fetch_data_file(
             )
         require_trust()
         _download(url, path, timeout, opener)
-        forget = _unlink
     try:
         return verify(path, "download")
     except DataIntegrityError:
-        forget(path)
+        hub_download.forget(path)
         raise
-
-
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
 
 
 def resolve_data_file(

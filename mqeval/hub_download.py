@@ -143,7 +143,8 @@ def fetch(repo_id: str, what: str, *, revision: Optional[str] = None, repo_type:
 
 
 def forget(path: Path) -> None:
-    """Remove one cached file: its snapshot entry and the blob that entry points to (a bad download is not kept)."""
+    """Remove one cached file (a bad download is not kept): a hub cache's snapshot entry and the blob it points to,
+    or a plain file."""
     blob = path.resolve()
     path.unlink(missing_ok=True)
     if blob != path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from mqeval.dataclass_io import from_dict, load_yaml, merge_over_base
 from mqeval.contract.text_to_image import Capabilities
@@ -83,6 +83,11 @@ class ModelCard:
         benchmarks = [p.benchmark for p in self.published]
         if len(set(benchmarks)) != len(benchmarks):
             raise ValueError("`published` names a benchmark twice")
+
+    @property
+    def kind_config(self) -> Any:
+        """The block of the card's kind (`model:` for metaquery; the block named as the kind for the others)."""
+        return getattr(self, KIND_BLOCKS[self.kind])
 
     @property
     def metaquery(self) -> MetaQueryConfig:

@@ -123,12 +123,11 @@ class MetaQuery(nn.Module):
             inputs=inputs,
         )
 
-    def encode_condition(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None,
-                         inputs: Optional[dict[str, Any]] = None) -> Condition:
+    def encode_condition(self, prompts: Sequence[str], input_images: Optional[list[list[Any]]] = None) -> Condition:
         needs_grad = torch.is_grad_enabled() and (
             self.query_tokens is not None or self.config.backbone.tuning != "frozen")
         with torch.set_grad_enabled(needs_grad):
-            out = self.backbone_states(prompts, input_images, inputs)
+            out = self.backbone_states(prompts, input_images)
         return self.condition_from_states(out)
 
     def condition_from_states(self, out: Any) -> Condition:

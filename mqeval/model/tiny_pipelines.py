@@ -61,9 +61,6 @@ def build_sana_pipeline(out: Path) -> None:
     pipe.save_pretrained(out)
 
 
-BUILDERS = {"sd15_pipeline": build_sd15_pipeline, "sana_pipeline": build_sana_pipeline}
-
-
 def build_janus(out: Path) -> None:
     """JanusForConditionalGeneration with a 2x2 grid of image tokens decoded to 16 px, and its processor."""
     import torch
@@ -99,9 +96,6 @@ def build_janus(out: Path) -> None:
     image_processor = JanusImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     JanusProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template,
                    num_image_tokens=grid * grid).save_pretrained(out)
-
-
-BUILDERS["janus"] = build_janus
 
 
 def build_emu3(out: Path) -> None:
@@ -140,4 +134,5 @@ def build_emu3(out: Path) -> None:
                   chat_template=tokenizer.chat_template).save_pretrained(out)
 
 
-BUILDERS["emu3"] = build_emu3
+BUILDERS = {"sd15_pipeline": build_sd15_pipeline, "sana_pipeline": build_sana_pipeline, "janus": build_janus,
+            "emu3": build_emu3}

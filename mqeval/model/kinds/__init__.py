@@ -41,9 +41,8 @@ class ModelKind:
 
     def fingerprint(self, card: "ModelCard", weights: Optional[Path]) -> dict[str, Any]:
         from mqeval.dataclass_io import to_dict
-        from mqeval.zoo import KIND_BLOCKS
 
-        return {"card": card.name, "kind": card.kind, "config": to_dict(getattr(card, KIND_BLOCKS[card.kind]))}
+        return {"card": card.name, "kind": card.kind, "config": to_dict(card.kind_config)}
 
     def load(self, card: "ModelCard", weights: Optional[Path], device: str) -> Any:
         raise NotImplementedError

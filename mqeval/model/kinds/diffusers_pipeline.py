@@ -21,8 +21,6 @@ SCHEDULER_CLASSES = {"dpm-solver": "DPMSolverMultistepScheduler", "euler": "Eule
 
 
 class DiffusersKind(HubKind):
-    block = "diffusers"
-
     def capabilities(self, card) -> Capabilities:
         return card.capabilities or Capabilities(resolution_multiple=8)
 

@@ -47,16 +47,14 @@ class Emu3TextToImage:
         self.capabilities = capabilities
 
     def _one(self, prompt: str, negative: str, generator, guidance_scale: float, resolution: int):
-        import torch
+        from mqeval.model.kinds.transformers_family import rng_of, to_pil
 
         device = self.model.device
         inputs = self.processor(text=[prompt], return_for_image_generation=True, image_area=resolution * resolution,
                                 return_tensors="pt").to(device)
         height, width = (int(v) for v in inputs.pop("image_sizes")[0])
         negative_inputs = self.processor(text=[negative], return_tensors="pt").to(device)
-        seed = int(torch.randint(0, 2**62, (), generator=generator))
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
+        with rng_of(generator, device):
             out = self.model.generate(
                 **inputs, max_new_tokens=(width + 1) * height + 3, do_sample=True, guidance_scale=guidance_scale,
                 prefix_allowed_tokens_fn=grid_constraint(self.processor, self.model, height, width, device),
@@ -64,8 +62,6 @@ class Emu3TextToImage:
                 negative_prompt_attention_mask=negative_inputs.attention_mask, **self.generation_kwargs,
             )
         tokens = out[:, inputs.input_ids.shape[1]:]
-        from mqeval.model.kinds.transformers_family import to_pil
-
         image = self.model.decode_image_tokens(image_tokens=tokens, height=height, width=width)[0]  # (3, H, W)
         return to_pil(image, self.processor.image_processor)
 

@@ -10,15 +10,14 @@ from mqeval.model.kinds.kind_configs import HubModelConfig, HubWeights
 
 
 class HubKind(ModelKind):
-    block: str  # the card's block for this kind
     allow_patterns: tuple[str, ...] = ()  # the files from_pretrained needs (all of them when empty)
 
     def config(self, card) -> HubModelConfig:
-        return getattr(card, self.block)
+        return card.kind_config
 
     def locate_weights(self, card) -> Optional[Path]:
         config = self.config(card)
-        return locate_hub_weights(config, f"{self.block} weights of model '{card.name}', hub id", self.allow_patterns,
+        return locate_hub_weights(config, f"{card.kind} weights of model '{card.name}', hub id", self.allow_patterns,
                                   self.downloader(config))
 
     def downloader(self, config) -> Optional[Callable[[], str]]:
@@ -51,16 +50,17 @@ def hub_commit(folder: Optional[Path]) -> Optional[str]:
 
 
 def torch_dtype(name: str):
-    import torch
+    """The card's dtype name as a torch dtype (imported here: the kinds import no torch until they load)."""
+    from mqeval.model.backbones.base import DTYPES
 
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    return DTYPES[name]
 
 
 def cached_weights(card) -> Optional[Path]:
     """The hub cache's folder of a card's weights (snapshots/<commit>: it names the commit), without any network."""
     from mqeval.hub_download import cached
 
-    config = getattr(card, card.kind, None)
+    config = card.kind_config
     if not isinstance(config, HubModelConfig) or "://" in config.model_id:
         return None
     local = Path(config.model_id).expanduser()

@@ -18,19 +18,14 @@ class JanusTextToImage:
         self.capabilities = capabilities
 
     def _one(self, prompt: str, generator, guidance_scale: float):
-        import torch
+        from mqeval.model.kinds.transformers_family import rng_of, to_pil
 
         messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         inputs = self.processor(text=text, generation_mode="image", return_tensors="pt").to(self.model.device)
-        seed = int(torch.randint(0, 2**62, (), generator=generator))
-        devices = [self.model.device] if self.model.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with rng_of(generator, self.model.device):
             tokens = self.model.generate(**inputs, generation_mode="image", do_sample=True, use_cache=True,
                                          guidance_scale=guidance_scale, **self.generation_kwargs)
-        from mqeval.model.kinds.transformers_family import to_pil
-
         decoded = self.model.decode_image_tokens(tokens)[0]  # (H, W, 3)
         return to_pil(decoded.permute(2, 0, 1), self.processor.image_processor)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from mqeval.hub_download import describe
+
 Dtype = Literal["float32", "bfloat16", "float16"]
 
 
@@ -19,8 +21,8 @@ class HubWeights:
     download_gb: Optional[float] = None  # approximate size of what is downloaded
 
     def describe(self) -> str:
-        size = f", about {self.download_gb:g} GB" if self.download_gb else ""
-        return f"'{self.model_id}' (revision {self.revision or 'unpinned: main'}{size})"
+        """e.g. "'owner/name' (revision main, unpinned, about 4.1 GB)", as the hub download errors name it."""
+        return describe(self.model_id, self.revision, size_gb=self.download_gb)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ alone, under `torch.random.fork_rng` seeded from its own generator, and depends 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -35,7 +36,6 @@ FAMILIES = {
 
 
 class TransformersKind(HubKind):
-    block = "transformers"
     allow_patterns = TRANSFORMERS_FILES
 
     def capabilities(self, card) -> Capabilities:
@@ -62,6 +62,18 @@ class TransformersKind(HubKind):
         module, _, name = family.generator.partition(":")
         generator = getattr(importlib.import_module(module), name)
         return generator(model.to(device).eval(), processor, config.generation_kwargs, self.capabilities(card))
+
+
+@contextmanager
+def rng_of(generator, device):
+    """Within the block the global torch RNG (CPU, and `device` when it is a GPU) is seeded from this image's own
+    generator, and restored afterwards: a sampler drawing from the global RNG then depends only on the image's seed."""
+    import torch
+
+    seed = int(torch.randint(0, 2**62, (), generator=generator))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def to_pil(image, image_processor):
