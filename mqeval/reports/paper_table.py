@@ -65,7 +65,7 @@ def zoo_index(zoo_dir: Path = MODEL_ZOO_DIR) -> ZooIndex:
 def card_setting(card) -> str:
     """What Tables 1-3 and 7 vary, in one line: condition, connector, what trains (other kinds: the weights)."""
     if card.kind != "metaquery":
-        weights = getattr(card, card.kind)
+        weights = card.kind_config
         return f"{card.kind}: {getattr(weights, 'model_id', None) or getattr(weights, 'factory', '')}"
     m = card.model
     condition = "last-layer" if m.condition.mode == "last-layer" else f"{m.condition.num_queries} queries"
