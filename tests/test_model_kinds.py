@@ -124,8 +124,8 @@ def test_python_factory_errors_are_one_line():
     from mqeval.model.kinds.python_factory import KIND
 
     card = load_card("tiny-python")
-    for factory, message in [("examples.my_model", "must read"), ("no_such_pkg.mod:f", "cannot import"),
-                             ("examples.my_model:nothing", "has no callable")]:
+    for factory, message in [("mqeval_examples.tiny_python_model", "must read"), ("no_such_pkg.mod:f", "cannot import"),
+                             ("mqeval_examples.tiny_python_model:nothing", "has no callable")]:
         broken = dataclasses.replace(card, python=dataclasses.replace(card.python, factory=factory))
         with pytest.raises(ConfigError, match=message):
             KIND.load(broken, None, "cpu")

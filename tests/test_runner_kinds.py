@@ -19,7 +19,7 @@ def test_tiny_python_run_is_scored_and_recorded(tmp_path):
     record = read_run(tmp_path).record
     assert record.model.card == "tiny-python" and record.model.random_init
     assert record.model.config["kind"] == "python"
-    assert record.model.config["python"]["factory"] == "examples.my_model:build"
+    assert record.model.config["python"]["factory"] == "mqeval_examples.tiny_python_model:build"
     assert record.generation["resolution"] == 32 and record.generation["num_inference_steps"] == 4
 
 

@@ -1,10 +1,11 @@
 """Kind `python`: your own code. The card's `python.factory` ("package.module:function") is imported and called as
-factory(device=..., **python.kwargs); it returns an object with the TextToImage protocol. examples/my_model.py and
-model_zoo/tiny-python.yaml show a complete one; mqeval/model/official/ holds the baseline cards' adapters
-around their authors' own code (Janus, JanusFlow, Show-o)."""
+factory(device=..., **python.kwargs); it returns an object with the TextToImage protocol.
+mqeval_examples/tiny_python_model.py and model_zoo/tiny-python.yaml show a complete one; mqeval/model/official/
+holds the baseline cards' adapters around their authors' own code (Janus, JanusFlow, Show-o)."""
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import os
 import sys
 from pathlib import Path
@@ -17,24 +18,37 @@ from mqeval.model.kinds.hub_kind import hub_commit, locate_hub_weights
 from mqeval.paths import SOURCE_CHECKOUT
 
 
+def _local_root(package: str) -> Optional[str]:
+    """The folder a top-level `package` is taken from when it lies in the working directory or in mqeval's source
+    checkout (in that order, as `python -m` would put the working directory first). The same rule holds for the
+    `mqeval` console script, `python -m mqeval` and torchrun workers, and a same-named package installed in
+    site-packages (tqdm-multiprocess installs one called `examples`) cannot shadow the user's module."""
+    for root in [os.getcwd()] + ([str(SOURCE_CHECKOUT)] if SOURCE_CHECKOUT else []):
+        if importlib.machinery.PathFinder.find_spec(package, [root]) is not None:
+            return root
+    return None
+
+
 def import_factory(spec: str, card_name: str):
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"model_zoo/{card_name}.yaml: python.factory must read 'package.module:function', "
                           f"got '{spec}'")
+    package = module_name.split(".")[0]
+    root = _local_root(package)
+    if root is not None:
+        loaded = sys.modules.get(package)
+        origin = getattr(loaded, "__file__", None) or ""
+        if loaded is not None and not Path(origin).resolve().is_relative_to(Path(root).resolve()):
+            raise ConfigError(f"model '{card_name}': '{package}' in {root} cannot be imported, a package of that "
+                              f"name is already loaded from {origin or 'elsewhere'}; rename your module")
+        if sys.path[:1] != [root]:
+            sys.path.insert(0, root)
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        # As `python -m` would: the working directory, then mqeval's source checkout (where examples/ lives).
-        candidates = [os.getcwd()] + ([str(SOURCE_CHECKOUT)] if SOURCE_CHECKOUT else [])
-        roots = [r for r in candidates if r not in sys.path]
-        if not roots or exc.name != module_name.split(".")[0]:
-            raise ConfigError(f"model '{card_name}': cannot import '{module_name}' ({exc}); is it on PYTHONPATH?") \
-                from None
-        sys.path.extend(roots)
-        return import_factory(spec, card_name)
     except ImportError as exc:
-        raise ConfigError(f"model '{card_name}': cannot import '{module_name}' ({exc})") from None
+        raise ConfigError(f"model '{card_name}': cannot import '{module_name}' ({exc}); put it in the working "
+                          "directory or on PYTHONPATH") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"model '{card_name}': '{module_name}' has no callable '{attr}'")

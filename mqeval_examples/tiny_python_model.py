@@ -5,12 +5,12 @@ Card (model_zoo/tiny-python.yaml runs this file offline):
     kind: python
     description: my model
     python:
-      factory: examples.my_model:build      # package.module:function (PYTHONPATH, working directory, checkout)
+      factory: mqeval_examples.tiny_python_model:build  # package.module:function
       kwargs: {width: 16}                    # passed to the factory, after device=
     capabilities: {negative_prompt: true, min_resolution: 8, max_resolution: 256}
     generation: {resolution: 32, guidance_scale: 3.0, num_inference_steps: 4}
 
-Then `python -m mqeval run shapes --model tiny-python --limit 8`. This model is a tiny random network: it shows
+Then `mqeval run shapes --model tiny-python --limit 8`. This model is a tiny random network: it shows
 the contract (one generator per image, images independent of their batch), not a useful model.
 """
 from __future__ import annotations
