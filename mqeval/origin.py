@@ -21,7 +21,8 @@ from mqeval.generation.provenance import ImageLedger
 from mqeval.generation.sharded_writer import IMAGES_DIRNAME
 from mqeval.generation.settings import GenerationSettings
 from mqeval.paths import default_run_dir
-from mqeval.zoo import ModelCard, resolve_card
+from mqeval.model.card import ModelCard
+from mqeval.zoo import resolve_card
 
 
 @dataclass

@@ -13,7 +13,7 @@ from mqeval.model.hub import resolve_model_path
 from mqeval.model.loading import load_model
 from mqeval.model.metaquery import MetaQuery
 from mqeval.model.tiny import materialize
-from mqeval.zoo import CheckpointConfig, ModelCard
+from mqeval.model.card import CheckpointConfig, ModelCard
 
 
 def test_materialize_is_idempotent_and_atomic(fresh_cache):

@@ -13,7 +13,8 @@ from mqeval.contract.text_to_image import Capabilities, TextToImage
 from mqeval.errors import ConfigError
 from mqeval.generation.settings import SettingOverrides, deviations, resolve_settings
 from mqeval.model.kinds import CheckedModel, kind_of
-from mqeval.zoo import ModelCard, load_card
+from mqeval.model.card import ModelCard
+from mqeval.zoo import load_card
 
 DIFFUSERS = {"model_id": "tiny://sd15_pipeline"}
 

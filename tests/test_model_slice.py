@@ -12,7 +12,7 @@ from mqeval.errors import MissingCheckpointError, UserError
 from mqeval.model.loading import load_model
 from mqeval.model.metaquery import ConditionBatch, MetaQuery
 from mqeval.model.pipeline import MetaQueryPipeline
-from mqeval.zoo import CheckpointConfig, ModelCard
+from mqeval.model.card import CheckpointConfig, ModelCard
 
 
 @pytest.fixture(scope="module")

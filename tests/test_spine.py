@@ -12,6 +12,7 @@ from mqeval.errors import DataIntegrityError, MissingCheckpointError, UnknownNam
 from mqeval.fileio import atomic_open, sha256_bytes, verify_sha256
 from mqeval.registry import Registry
 from mqeval.seeding import derive_seed
+from mqeval.model.kinds import kind_of
 from mqeval.zoo import load_card, resolve_card
 
 
@@ -115,7 +116,7 @@ def test_card_inheritance_and_missing_checkpoint(tmp_path: Path):
     assert card.model.condition.mode == "last-layer" and card.model.condition.num_queries == 64
     assert card.model.backbone.model_id == "some/lm" and card.name == "ablation"
     with pytest.raises(MissingCheckpointError, match="No MetaQuery weights were released"):
-        card.require_checkpoint()
+        kind_of(card).resolve_weights(card, None)
     with pytest.raises(UnknownNameError, match="Did you mean: ablation"):
         load_card("ablatoin", tmp_path)
     _write(tmp_path / "loop.yaml", "base: loop\n")

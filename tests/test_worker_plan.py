@@ -9,7 +9,6 @@ import sys
 from helpers_cli import REPO
 from helpers_runner import png_bytes
 
-from mqeval.evaluation import plan as plan_module
 from mqeval.evaluation.plan import plan_run
 from mqeval.evaluation.worker_plan import PLAN_NAME, GenerationJob, read_worker_plan, write_worker_plan
 from mqeval.generation.acceleration import Acceleration
@@ -31,13 +30,17 @@ def test_the_plan_round_trips_through_its_file(tmp_path):
 
 
 def test_the_checkpoint_is_hashed_once_per_plan(tmp_path, monkeypatch):
+    """The kind hashes the weights when the plan is made (and checks the card's pin against that hash); the
+    fingerprints reuse it."""
+    import mqeval.fileio
+
     calls = []
-    real = plan_module.checkpoint_sha256
-    monkeypatch.setattr(plan_module, "checkpoint_sha256", lambda path: calls.append(path) or real(path))
-    plan = plan_run("shapes", "metaquery-tiny", limit=1)
+    real = mqeval.fileio.checkpoint_sha256
+    monkeypatch.setattr(mqeval.fileio, "checkpoint_sha256", lambda path: calls.append(path) or real(path))
+    plan = plan_run("shapes", "metaquery-smol", limit=1)
     for _ in range(3):
-        plan.fingerprint(4)
-    assert len(calls) == 1
+        assert plan.fingerprint(4)["model"]["checkpoint_sha256"] == plan.checkpoint_sha256
+    assert len(calls) == 1 and plan.checkpoint_sha256.startswith(plan.card.checkpoint.sha256)
 
 
 def test_a_worker_generates_from_the_plan_alone(tmp_path):

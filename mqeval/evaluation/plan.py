@@ -15,11 +15,11 @@ from mqeval.benchmarks.base import Benchmark
 from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.contract.samples import Sample
 from mqeval.dataclass_io import to_dict
-from mqeval.errors import ConfigError, DataIntegrityError
-from mqeval.fileio import checkpoint_sha256
+from mqeval.errors import ConfigError
 from mqeval.generation.settings import GenerationSettings, SettingOverrides, deviations, resolve_settings
-from mqeval.model.kinds import kind_of, resolve_checkpoint
-from mqeval.zoo import ModelCard, resolve_card
+from mqeval.model.card import ModelCard
+from mqeval.model.kinds import kind_of
+from mqeval.zoo import resolve_card
 
 
 @dataclass(frozen=True)
@@ -91,23 +91,11 @@ def plan_run(
     overrides: SettingOverrides = SettingOverrides(),
 ) -> RunPlan:
     card = resolve_card(model_name)
-    ckpt, sha = resolve_weights(card, checkpoint)
+    weights = kind_of(card).resolve_weights(card, checkpoint)
     benchmark = load_benchmark(benchmark_name)
     samples, total = select_samples(benchmark, limit, data_dir)
     settings = resolve_settings(card, benchmark.generation, overrides, benchmark.name, benchmark.spec.variant_of)
-    return RunPlan(card, benchmark, samples, total, limit, settings, ckpt, sha, overrides)
-
-
-def resolve_weights(card: ModelCard, override: Optional[Path]) -> tuple[Optional[Path], Optional[str]]:
-    """The weights folder (see resolve_checkpoint) and the sha256 of its model.safetensors, hashed once here. A card
-    that pins that sha256 refuses other bytes in its own folder (`--checkpoint` is the user's choice)."""
-    path = resolve_checkpoint(card, override)
-    sha = checkpoint_sha256(path)
-    pinned = card.checkpoint.sha256 if card.kind == "metaquery" and override is None else None
-    if pinned and path is not None and (sha is None or not sha.startswith(pinned.lower())):
-        raise DataIntegrityError(f"{path}/model.safetensors has sha256 {sha}, but model_zoo/{card.name}.yaml "
-                                 f"pins {pinned}")
-    return path, sha
+    return RunPlan(card, benchmark, samples, total, limit, settings, weights.path, weights.sha256, overrides)
 
 
 def warn(message: str) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 from mqeval.benchmarks.catalog import load_plugin
 from mqeval.errors import UserError
 from mqeval.evaluation.kinds import Evaluator
-from mqeval.evaluation.plan import check_limit, protocol_warnings, resolve_weights, warn
+from mqeval.evaluation.plan import check_limit, protocol_warnings, warn
 from mqeval.evaluation.request import EvaluationRequest
 from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.lock import run_lock
+from mqeval.model.kinds import kind_of
 from mqeval.paths import default_run_dir
 from mqeval.results.record import model_record, record_run
 from mqeval.results.schema import RunRecord
@@ -29,13 +30,11 @@ class UnderstandingEvaluator(Evaluator):
         if request.model is None:
             raise UserError("--model is required")
         card = resolve_card(request.model)
-        if card.kind != "metaquery":
-            raise UserError(f"{suite.name} asks a model's MLLM through lmms-eval; '{card.name}' is a {card.kind} card, "
-                            "and lmms-eval 0.7.3 has no adapter for it (its generators: Janus, Emu3, Show-o, ... "
-                            "have none); run the model's own lmms-eval adapter, or a MetaQuery card")
+        kind_of(card).check_understanding(card, suite.name)
         checkpoint, sha = None, None
         if card.metaquery.backbone.tuning != "frozen" or request.adapter == "mqeval":
-            checkpoint, sha = resolve_weights(card, request.checkpoint)
+            weights = kind_of(card).resolve_weights(card, request.checkpoint)
+            checkpoint, sha = weights.path, weights.sha256
         warnings = protocol_warnings(card, suite, (), None, request.limit)
         for message in warnings:
             warn(message)

@@ -17,7 +17,7 @@ from mqeval.evaluation.plan import RunPlan
 from mqeval.fileio import write_json
 from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.settings import GenerationSettings, SettingOverrides
-from mqeval.zoo import ModelCard
+from mqeval.model.card import ModelCard
 
 PLAN_NAME = ".worker-plan.json"
 

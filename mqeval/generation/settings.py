@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from mqeval.benchmarks.base import GenerationSpec
 from mqeval.errors import ConfigError
 from mqeval.generation.limits import check_sampling
-from mqeval.zoo import ModelCard
+from mqeval.model.card import ModelCard
 
 if TYPE_CHECKING:
     from mqeval.contract.samples import Sample

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import torch
 
     from mqeval.model.metaquery import MetaQuery
-    from mqeval.zoo import ModelCard
+    from mqeval.model.card import ModelCard
 
 # Settings that may differ between a card and the checkpoint it names without changing the weights' meaning.
 _RUNTIME_KEYS = {"dtype", "gradient_checkpointing", "flow_shift"}  # settings, not architecture
@@ -44,11 +44,12 @@ def load_model(
     dtype: "Optional[torch.dtype]" = None,
     seed: int = 0,
 ) -> "MetaQuery":
-    """checkpoint None -> card.require_checkpoint(); a random-init card without a checkpoint gets seeded parts."""
-    from mqeval.fileio import verify_sha256
-    from mqeval.model.metaquery import WEIGHTS_NAME, MetaQuery
+    """checkpoint None -> the card's own (found and its pinned sha256 checked by the kind); a random-init card
+    without a checkpoint gets seeded parts."""
+    from mqeval.model.kinds import kind_of
+    from mqeval.model.metaquery import MetaQuery
 
-    path = Path(checkpoint) if checkpoint is not None else card.require_checkpoint()
+    path = Path(checkpoint) if checkpoint is not None else kind_of(card).resolve_weights(card, None).path
     if path is None:
         return MetaQuery(card.metaquery, dtype=dtype, seed=seed).to(device)
     saved = MetaQuery.read_config(path)
@@ -58,6 +59,4 @@ def load_model(
             f"Checkpoint {path} was trained for another architecture than model card '{card.name}': "
             + "; ".join(diffs[:6])
         )
-    if checkpoint is None and card.checkpoint.sha256:
-        verify_sha256(path / WEIGHTS_NAME, card.checkpoint.sha256)
     return MetaQuery.from_pretrained(path, device=device, dtype=dtype, config=card.metaquery)

@@ -63,14 +63,10 @@ def zoo_index(zoo_dir: Path = MODEL_ZOO_DIR) -> ZooIndex:
 
 
 def card_setting(card) -> str:
-    """What Tables 1-3 and 7 vary, in one line: condition, connector, what trains (other kinds: the weights)."""
-    if card.kind != "metaquery":
-        weights = card.kind_config
-        return f"{card.kind}: {getattr(weights, 'model_id', None) or getattr(weights, 'factory', '')}"
-    m = card.model
-    condition = "last-layer" if m.condition.mode == "last-layer" else f"{m.condition.num_queries} queries"
-    return (f"{condition}, {m.connector.architecture} x{m.connector.num_layers}, LLM {m.backbone.tuning}, "
-            f"{m.decoder.family} {'trained' if m.decoder.train else 'frozen'}")
+    """What Tables 1-3 and 7 vary, in one line (the card's kind says it)."""
+    from mqeval.model.kinds import kind_of
+
+    return kind_of(card).summary(card)
 
 
 def _runs_for(cards: list[str], column: ColumnSpec, runs: list[Run], named: frozenset[str] = frozenset()) -> list[Run]:
@@ -84,7 +80,7 @@ def _runs_for(cards: list[str], column: ColumnSpec, runs: list[Run], named: froz
             or (run.variant_of == column.benchmark and run.benchmark_name not in named)
         )
         and isinstance(run.metrics.get(column.metric), (int, float))
-        and (column.decoder is None or run.kind != "metaquery" or run.decoder_family == column.decoder)
+        and (column.decoder is None or run.decoder_family in (None, column.decoder))
     ]
 
 

@@ -25,7 +25,7 @@ from mqeval.results.store import new_run_id, sample_rows, utc_now, write_run
 
 if TYPE_CHECKING:
     from mqeval.benchmarks.base import Benchmark
-    from mqeval.zoo import ModelCard
+    from mqeval.model.card import ModelCard
 
 
 def incomplete_reasons(result: ScoreResult) -> list[str]:
@@ -96,10 +96,10 @@ def model_record(
 ) -> ModelRecord:
     """The results' `model` entry; `checkpoint_sha` when known from a manifest instead of the folder. Hub weights are
     recorded by their cache folder, snapshots/<commit>: the revision the run used."""
-    if card is not None and card.kind != "metaquery" and checkpoint is None:
-        from mqeval.model.kinds.hub_kind import cached_weights
+    if card is not None:
+        from mqeval.model.kinds import kind_of
 
-        checkpoint = cached_weights(card)
+        checkpoint = kind_of(card).recorded_checkpoint(card, checkpoint)
     return ModelRecord(
         card=card.name if card else None,
         config=to_dict(card) if card else None,

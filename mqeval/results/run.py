@@ -105,13 +105,12 @@ class Run:
 
     @property
     def decoder_family(self) -> Optional[str]:
-        """A MetaQuery run's decoder family (None for runs of other model kinds)."""
-        if self.kind != "metaquery":
-            return None
+        """A MetaQuery run's decoder family: only MetaQuery cards have a `model:` block (None for other kinds)."""
         config = (self.results.get("model") or {}).get("config") or {}
-        decoder = (config.get("model") or config).get("decoder") or {}
-        if decoder.get("family"):
-            return decoder["family"]
+        block = config.get("model") or ({} if config.get("kind") else config)  # no `kind`: from before kinds existed
+        family = (block.get("decoder") or {}).get("family")
+        if family or config.get("kind"):
+            return family
         try:  # older results without the resolved card: ask the zoo
             from mqeval.zoo import load_card
 

@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.extras import require
+from mqeval.registry import Registry
 from mqeval.train.train_config import DataConfig
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -181,13 +182,16 @@ class HFDataset:
         return Example(row[c.image_key], str(row[c.caption_key]), list(inputs))
 
 
-def build_dataset(config: DataConfig):
-    if config.kind == "shapes":
-        from mqeval.train.shapes_data import ShapesTrainingSet
+TRAINING_SETS: Registry = Registry("training data kind")
+TRAINING_SETS.register("jsonl", "mqeval.train.data:JsonlDataset")
+TRAINING_SETS.register("image-folder", "mqeval.train.data:ImageFolderDataset")
+TRAINING_SETS.register("webdataset", "mqeval.train.data:WebDatasetShards")
+TRAINING_SETS.register("hf", "mqeval.train.data:HFDataset")
+TRAINING_SETS.register("shapes", "mqeval.train.shapes_data:ShapesTrainingSet")  # imports the shapes world
 
-        return ShapesTrainingSet(config)
-    return {"jsonl": JsonlDataset, "image-folder": ImageFolderDataset, "webdataset": WebDatasetShards,
-            "hf": HFDataset}[config.kind](config)
+
+def build_dataset(config: DataConfig):
+    return TRAINING_SETS.get(config.kind)(config)
 
 
 # --- order ------------------------------------------------------------------------------------------------------------

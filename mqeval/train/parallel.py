@@ -17,10 +17,10 @@ from mqeval.errors import ConfigError
 def backend(accelerator) -> str:
     from accelerate.utils import DistributedType
 
-    kind = accelerator.distributed_type
-    if kind == DistributedType.FSDP:
+    distributed = accelerator.distributed_type
+    if distributed == DistributedType.FSDP:
         return "fsdp"
-    if kind == DistributedType.DEEPSPEED:
+    if distributed == DistributedType.DEEPSPEED:
         return "deepspeed"
     return "ddp" if accelerator.num_processes > 1 else "single"
 
@@ -32,13 +32,13 @@ def configure(accelerator, config) -> None:
             f"the accelerate config / environment sets gradient accumulation to "
             f"{accelerator.gradient_accumulation_steps} but the training config says grad_accum: {config.grad_accum}; "
             "set it only in the training config")
-    kind = backend(accelerator)
-    if kind == "fsdp" and not getattr(accelerator, "is_fsdp2", False):
+    strategy = backend(accelerator)
+    if strategy == "fsdp" and not getattr(accelerator, "is_fsdp2", False):
         plugin = accelerator.state.fsdp_plugin
         if not plugin.use_orig_params:
             raise ConfigError("FSDP needs fsdp_use_orig_params: true (frozen and trainable parameters share "
                               "wrapped modules); see mqeval/train/accelerate_configs/fsdp.yaml")
-    if kind == "deepspeed":
+    if strategy == "deepspeed":
         plugin = accelerator.state.deepspeed_plugin
         ds = plugin.deepspeed_config
         stage = ds.get("zero_optimization", {}).get("stage", 0)

@@ -1,11 +1,18 @@
 """Model kinds: how a card of each `kind` becomes a TextToImage (mqeval.contract.text_to_image).
 
-Each kind is a `ModelKind` registered by name (lazily, so listing cards never imports torch):
+Each kind is a `ModelKind` registered by name (lazily, so listing cards never imports torch), and it is the only
+place that knows about its kind:
+- `check_card(card)`: what a card of this kind may hold (called when the card is built);
 - `capabilities(card)` and `default_resolution(card)`, known before loading, so settings are checked at plan time;
-- `locate_weights(card)`: the local weights folder, None when they will be downloaded at load time, or one
-  UserError at once when they are not here and cannot be fetched (no minutes of retries);
+- `resolve_weights(card, override)`: the `Weights` a run uses (folder, sha256 hashed once, pinned sha256 checked
+  once), or one UserError at once when they are not here and cannot be fetched (no minutes of retries);
 - `fingerprint(card, weights)`: what determines the images (stored with them, so a resume never mixes models);
+- `recorded_checkpoint(card, checkpoint)`: the folder the results record names;
+- `summary(card)`: one line of what the model is, for the paper tables;
+- `check_understanding(card, suite)`: whether lmms-eval can ask this model's MLLM (a refusal otherwise);
 - `load(card, weights, device)`: the TextToImage object.
+A new kind is a module here with a `ModelKind` subclass, registered in `KINDS` below, and its config block in
+kind_configs.py (and mqeval.model.card's KIND_BLOCKS / block field).
 """
 from __future__ import annotations
 
@@ -14,11 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from mqeval.contract.text_to_image import Capabilities
-from mqeval.errors import ConfigError, MissingCheckpointError
+from mqeval.errors import ConfigError, UserError
 from mqeval.registry import Registry
 
 if TYPE_CHECKING:
-    from mqeval.zoo import ModelCard
+    from mqeval.model.card import ModelCard
 
 KINDS: Registry = Registry("model kind")
 KINDS.register("metaquery", "mqeval.model.kinds.metaquery:KIND")
@@ -27,8 +34,42 @@ KINDS.register("transformers", "mqeval.model.kinds.transformers_family:KIND")
 KINDS.register("python", "mqeval.model.kinds.python_factory:KIND")
 
 
+@dataclass(frozen=True)
+class Weights:
+    """What a run loads: the folder (None: random-init test cards, or weights a kind fetches at load time) and the
+    sha256 of its model.safetensors (None where the folder has none), hashed once when the run is planned."""
+
+    path: Optional[Path] = None
+    sha256: Optional[str] = None
+
+
 class ModelKind:
     """Defaults shared by the kinds; a kind overrides what differs."""
+
+    def check_card(self, card: "ModelCard") -> None:
+        """Raises ValueError for what a card of this kind may not hold (the card loader reports it as a card error)."""
+
+    def resolve_weights(self, card: "ModelCard", override: Optional[Path]) -> Weights:
+        """The kinds other than metaquery: their weights folder, found (or refused at once) by `locate_weights`."""
+        from mqeval.fileio import checkpoint_sha256
+
+        if override is not None:
+            raise ConfigError(f"--checkpoint applies to MetaQuery cards; '{card.name}' is a {card.kind} card "
+                              "(point its model_id at a local folder instead)")
+        path = self.locate_weights(card)
+        return Weights(path, checkpoint_sha256(path))
+
+    def recorded_checkpoint(self, card: "ModelCard", checkpoint: Optional[Path]) -> Optional[Path]:
+        return checkpoint
+
+    def summary(self, card: "ModelCard") -> str:
+        config = card.kind_config
+        return f"{card.kind}: {getattr(config, 'model_id', None) or getattr(config, 'factory', '')}"
+
+    def check_understanding(self, card: "ModelCard", suite: str) -> None:
+        raise UserError(f"{suite} asks a model's MLLM through lmms-eval; '{card.name}' is a {card.kind} card, and "
+                        "lmms-eval 0.7.3 has no adapter for it (its generators: Janus, Emu3, Show-o, ... have none); "
+                        "run the model's own lmms-eval adapter, or a MetaQuery card")
 
     def capabilities(self, card: "ModelCard") -> Capabilities:
         return card.capabilities or Capabilities()
@@ -99,20 +140,3 @@ class CheckedModel:
         if len(images) != len(prompts):
             raise RuntimeError(f"the model returned {len(images)} images for {len(prompts)} prompts")
         return GeneratedImages(images)
-
-
-def resolve_checkpoint(card: ModelCard, override: Optional[Path]) -> Optional[Path]:
-    """--checkpoint DIR wins; else the card's (None for random_init cards); a clear error when it is missing. The
-    card's pinned sha256 is checked by the caller, which hashes the weights once (mqeval.evaluation.plan).
-    Cards of the other kinds: their weights folder, found (or refused at once) by their kind."""
-    if card.kind != "metaquery":
-        if override is not None:
-            raise ConfigError(f"--checkpoint applies to MetaQuery cards; '{card.name}' is a {card.kind} card "
-                              "(point its model_id at a local folder instead)")
-        return kind_of(card).locate_weights(card)
-    if override is not None:
-        override = Path(override)
-        if not (override / "config.json").is_file():
-            raise MissingCheckpointError(f"--checkpoint {override} is not a checkpoint folder (no config.json there)")
-        return override
-    return card.require_checkpoint()

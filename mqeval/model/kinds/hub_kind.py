@@ -28,6 +28,10 @@ class HubKind(ModelKind):
     def fingerprint(self, card, weights: Optional[Path]) -> dict[str, Any]:
         return {**super().fingerprint(card, weights), "revision": hub_commit(weights)}
 
+    def recorded_checkpoint(self, card, checkpoint: Optional[Path]) -> Optional[Path]:
+        """Hub weights are recorded by their cache folder, snapshots/<commit>: the revision the run used."""
+        return checkpoint if checkpoint is not None else cached_weights(card)
+
     def source(self, card, weights: Optional[Path]) -> str:
         """What from_pretrained opens: the located folder (the hub id only when called without one)."""
         return str(weights) if weights is not None else self.config(card).model_id
