@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Callable, Optional
 
 from mqeval import hub_download
 from mqeval.errors import DataIntegrityError
@@ -33,8 +33,33 @@ from mqeval.fileio import atomic_path, sha256_file, write_json
 from mqeval.hub_download import HubFile
 from mqeval.paths import cache_dir
 
-if TYPE_CHECKING:
-    from mqeval.benchmarks.base import BenchmarkSpec, DataFile
+
+@dataclass(frozen=True)
+class DataFile:
+    """A data file: shipped (path relative to benchmarks/) or downloaded: from the Hugging Face hub (`hub`: repo_id,
+    filename, revision, repo_type) or from a URL pinned to a commit (files on GitHub)."""
+
+    sha256: str
+    path: Optional[str] = None
+    url: Optional[str] = None
+    hub: Optional[HubFile] = None
+    licence: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.url and self.hub:
+            raise ValueError("a data file comes from the hub or from a url, not both")
+
+    @property
+    def file_name(self) -> str:
+        """The name a local copy has in --data-dir."""
+        where = self.path or (self.hub.filename if self.hub else None) or (self.url or "").split("?")[0]
+        return where.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def source(self) -> Optional[str]:
+        """Where a download comes from (the key a first download's sha256 is recorded under)."""
+        return self.hub.key if self.hub is not None else self.url
+
 
 TRUST_ENV = "MQEVAL_TRUST_FIRST_DOWNLOAD"
 GIT_BLOB_PREFIX = "git-blob-sha1:"
@@ -214,7 +239,7 @@ def resolve_data_file(
                            local_dir=local_dir, cache_root=cache_root, what=what)
 
 
-def recorded_hashes(data: "dict[str, DataFile]", cache_root: Optional[Path] = None) -> dict[str, str]:
+def recorded_hashes(data: dict[str, DataFile], cache_root: Optional[Path] = None) -> dict[str, str]:
     """sha256 per data entry: the spec's, or, where the spec has none (or only a git blob id), the one recorded
     when the file was first verified; the spec's digest spec when nothing was recorded yet."""
     pins = _read_pins(Path(cache_root) if cache_root is not None else cache_dir())
@@ -225,11 +250,3 @@ def recorded_hashes(data: "dict[str, DataFile]", cache_root: Optional[Path] = No
             digest = pins[entry.source]
         out[key] = digest
     return out
-
-
-def check_spec_data(spec: "BenchmarkSpec", options: Any) -> None:
-    """Resolve every data file a spec locates (shipped or downloaded): present and of the pinned checksum."""
-    for key, entry in spec.data.items():
-        if entry.path is not None or entry.url is not None or entry.hub is not None:
-            resolve_data_file(entry, key, local_dir=getattr(options, "data_dir", None),
-                              cache_root=getattr(options, "cache_dir", None))

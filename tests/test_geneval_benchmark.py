@@ -8,7 +8,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
-from mqeval.benchmarks.base import DataFile
+from mqeval.downloads import DataFile
 from mqeval.benchmarks.geneval import GenEvalBenchmark, judge_samples, sample_images
 from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.contract.detection import Detection

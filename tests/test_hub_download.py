@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mqeval.benchmarks.base import DataFile
+from mqeval.downloads import DataFile
 from mqeval.benchmarks.catalog import load_spec
 from mqeval.downloads import TRUST_ENV, resolve_data_file
 from mqeval.errors import DataIntegrityError, UserError

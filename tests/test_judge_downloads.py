@@ -84,7 +84,7 @@ def test_offline_mode_refuses_to_download(tmp_path, monkeypatch):
 
 
 def test_recorded_hashes_fill_in_unknown_and_git_blob_entries(tmp_path, monkeypatch):
-    from mqeval.benchmarks.base import DataFile
+    from mqeval.downloads import DataFile
     from mqeval.downloads import recorded_hashes
 
     with FakeOpenAIServer(files={"/a.json": CONTENT, "/b.json": CONTENT}) as server:

@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from mqeval.benchmarks.base import DataFile
+from mqeval.downloads import DataFile
 from mqeval.benchmarks.geneval_rules import TASKS, evaluate_image
 from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.benchmarks.shapes.detector import detect

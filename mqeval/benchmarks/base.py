@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal, Optional
 
 from mqeval.dataclass_io import from_dict
-from mqeval.hub_download import HubFile
+from mqeval.downloads import DataFile
 from mqeval.contract.samples import Sample
 from mqeval.contract.scoring import ScoreOptions, ScoreResult
 
@@ -33,37 +33,10 @@ class GenerationSpec:
     scheduler: Optional[str] = None
 
     def __post_init__(self) -> None:
-        from mqeval.generation.limits import check_sampling
+        from mqeval.contract.sampling_limits import check_sampling
 
         check_sampling(self.guidance_scale, None, self.num_inference_steps, self.resolution, self.seed,
                        self.images_per_prompt)
-
-
-@dataclass(frozen=True)
-class DataFile:
-    """A data file: shipped (path relative to benchmarks/) or downloaded: from the Hugging Face hub (`hub`: repo_id,
-    filename, revision, repo_type) or from a URL pinned to a commit (files on GitHub)."""
-
-    sha256: str
-    path: Optional[str] = None
-    url: Optional[str] = None
-    hub: Optional[HubFile] = None
-    licence: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        if self.url and self.hub:
-            raise ValueError("a data file comes from the hub or from a url, not both")
-
-    @property
-    def file_name(self) -> str:
-        """The name a local copy has in --data-dir."""
-        where = self.path or (self.hub.filename if self.hub else None) or (self.url or "").split("?")[0]
-        return where.rstrip("/").rsplit("/", 1)[-1]
-
-    @property
-    def source(self) -> Optional[str]:
-        """Where a download comes from (the key a first download's sha256 is recorded under)."""
-        return self.hub.key if self.hub is not None else self.url
 
 
 @dataclass(frozen=True)
@@ -139,9 +112,11 @@ class Benchmark(SpecPlugin, ABC):
     def preflight(self, options: ScoreOptions) -> None:
         """Before any image is generated: raise a UserError if scoring would fail (data files, scorer weights,
         endpoints). By default every data file the spec lists is resolved and its checksum checked."""
-        from mqeval.downloads import check_spec_data
+        from mqeval.downloads import resolve_data_file
 
-        check_spec_data(self.spec, options)
+        for key, entry in self.spec.data.items():
+            if entry.path is not None or entry.url is not None or entry.hub is not None:
+                resolve_data_file(entry, key, local_dir=options.data_dir, cache_root=options.cache_dir)
 
     def prescorer(self, options: ScoreOptions) -> Optional[Callable[[Path], None]]:
         """Scoring work one finished image allows while generation goes on: a function, set up once per run, that

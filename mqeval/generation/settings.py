@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from mqeval.benchmarks.base import GenerationSpec
 from mqeval.errors import ConfigError
-from mqeval.generation.limits import check_sampling
+from mqeval.contract.sampling_limits import check_sampling
 from mqeval.model.card import ModelCard
 
 if TYPE_CHECKING:

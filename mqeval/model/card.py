@@ -7,15 +7,12 @@ card's kind means (its weights, its record, its summary) is its ModelKind's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 from mqeval.contract.text_to_image import Capabilities
 from mqeval.errors import ConfigError
-from mqeval.model.kinds.kind_configs import DiffusersConfig, PythonConfig, TransformersConfig
+from mqeval.model.kinds.kind_configs import KIND_BLOCKS, KindBlocks, KindName
 from mqeval.model.metaquery_config import GenerationConfig, MetaQueryConfig
-
-KindName = Literal["metaquery", "diffusers", "transformers", "python"]
-KIND_BLOCKS = {"metaquery": "model", "diffusers": "diffusers", "transformers": "transformers", "python": "python"}
 
 
 @dataclass(frozen=True)
@@ -51,15 +48,14 @@ class PublishedSettings:
     scheduler: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class ModelCard:
+@dataclass(frozen=True, kw_only=True)
+class ModelCard(KindBlocks):
+    """A card: its name, its `kind`, that kind's block (the fields of KindBlocks, one per kind, owned by
+    mqeval.model.kinds), and what every kind shares."""
+
     name: str
     description: str
     kind: KindName = "metaquery"
-    model: Optional[MetaQueryConfig] = None  # kind metaquery
-    diffusers: Optional[DiffusersConfig] = None
-    transformers: Optional[TransformersConfig] = None
-    python: Optional[PythonConfig] = None
     capabilities: Optional[Capabilities] = None  # other kinds: what the model honours (None: the defaults)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)

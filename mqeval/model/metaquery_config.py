@@ -131,6 +131,6 @@ class GenerationConfig:
     negative_prompt: str = ""
 
     def __post_init__(self) -> None:
-        from mqeval.generation.limits import check_sampling
+        from mqeval.contract.sampling_limits import check_sampling
 
         check_sampling(self.guidance_scale, self.image_guidance_scale, self.num_inference_steps, self.resolution)

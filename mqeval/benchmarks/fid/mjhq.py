@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from mqeval.benchmarks.base import DataFile
+from mqeval.downloads import DataFile
 from mqeval.downloads import resolve_data_file
 from mqeval.errors import DataIntegrityError
 

@@ -1,10 +1,13 @@
-"""Card blocks of the model kinds other than `metaquery` (whose block is MetaQueryConfig, under `model:`)."""
+"""The card blocks of the model kinds: one field of `KindBlocks` per kind (MetaQueryConfig under `model:` for the
+`metaquery` kind, the configs below for the others). A new kind adds its name to KindName, its block here and in
+KIND_BLOCKS, and its module to the KINDS registry: nothing outside mqeval/model/kinds/ changes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 from mqeval.hub_download import describe
+from mqeval.model.metaquery_config import MetaQueryConfig
 
 Dtype = Literal["float32", "bfloat16", "float16"]
 
@@ -73,3 +76,17 @@ class PythonConfig:
     # "package.module:function" called with no arguments when the run is planned, before any weights are fetched:
     # it raises a UserError when the model cannot run here (e.g. its own code is missing or does not import)
     check: Optional[str] = None
+
+
+KindName = Literal["metaquery", "diffusers", "transformers", "python"]
+KIND_BLOCKS = {"metaquery": "model", "diffusers": "diffusers", "transformers": "transformers", "python": "python"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindBlocks:
+    """The kinds' blocks of a model card; a card holds exactly the one of its kind."""
+
+    model: Optional[MetaQueryConfig] = None  # kind metaquery
+    diffusers: Optional[DiffusersConfig] = None
+    transformers: Optional[TransformersConfig] = None
+    python: Optional[PythonConfig] = None

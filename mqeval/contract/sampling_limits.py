@@ -1,5 +1,6 @@
-"""The range of every sampling setting, checked wherever a value comes from (card, benchmark spec, command line,
-a run's generation.json): a NaN guidance scale or zero steps would otherwise run and score black images."""
+"""The range of every sampling setting, part of what a model and a benchmark promise (mqeval.contract), checked
+wherever a value comes from (card, benchmark spec, command line, a run's generation.json): a NaN guidance scale or
+zero steps would otherwise run and score black images."""
 from __future__ import annotations
 
 import math
