@@ -16,13 +16,13 @@ from typing import Any, Optional, Sequence
 from mqeval.benchmarks.base import Benchmark
 from mqeval.contract.samples import Sample
 from mqeval.errors import DataIntegrityError, UserError
-from mqeval.generation.manifest import MANIFEST_NAME, read_manifest
+from mqeval.generation.manifest import read_manifest
 from mqeval.generation.provenance import ImageLedger
-from mqeval.generation.sharded_writer import IMAGES_DIRNAME
 from mqeval.generation.settings import GenerationSettings
 from mqeval.paths import default_run_dir
 from mqeval.model.card import ModelCard
 from mqeval.zoo import resolve_card
+from mqeval.run_folder import IMAGES_DIRNAME, MANIFEST_NAME
 
 
 @dataclass

@@ -6,7 +6,8 @@ from PIL import Image
 
 from helpers_runner import FakeBenchmark, FakeGroup, FakePipeline, fake_settings, png_bytes
 from mqeval.fileio import sha256_file
-from mqeval.generation.provenance import LEDGER_NAME, ImageLedger
+from mqeval.run_folder import LEDGER_NAME
+from mqeval.generation.provenance import ImageLedger
 from mqeval.generation.sharded_writer import generate
 
 

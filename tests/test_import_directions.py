@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mqeval"
 GROUND = {"errors", "dataclass_io", "registry", "paths", "fileio", "downloads", "hub_download", "seeding", "extras",
-          "environment"}
+          "environment", "run_folder"}
 
 
 def _module(path: Path) -> str:
@@ -162,3 +162,15 @@ def test_the_doc_states_the_rules_this_test_checks():
         assert row is not None, f"docs/architecture.md has no row for {room}"
         stated = set(re.findall(r"`([a-z_]+)`", row.split("|")[2]))
         assert stated == allowed, (room, stated, allowed)
+
+
+def test_only_run_folder_names_the_files_of_a_run_folder():
+    from mqeval import run_folder
+
+    names = {value for key, value in vars(run_folder).items() if key.endswith(("_NAME", "_DIRNAME"))}
+    assert "results.json" in names and len(names) == 8
+    spelled = sorted(f"{path.relative_to(PACKAGE)}: {node.value}" for path in PACKAGE.rglob("*.py")
+                     if path.name != "run_folder.py"
+                     for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, ast.Constant) and node.value in names - {"images"})
+    assert spelled == []

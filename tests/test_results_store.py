@@ -9,10 +9,10 @@ from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.generation.sharded_writer import generate
 from mqeval.results import schema
-from mqeval.results.record import model_record, record_run
+from mqeval.results.record import build_run, model_record
 from mqeval.results.schema import SchemaVersionError
 from mqeval.results.run import read_run
-from mqeval.results.store import load_runs, read_record
+from mqeval.results.store import load_runs, read_record, write_run
 from mqeval.zoo import load_card
 
 from helpers_runner import FakeBenchmark, FakeGroup, FakePipeline, fake_settings
@@ -25,9 +25,10 @@ def make_run(run_dir, num_samples=3, limit=None):
     generate(bench, samples, FakePipeline(), settings, run_dir, group=FakeGroup(), progress=False)
     result = bench.score(run_dir / "images", samples, ScoreOptions())
     card = load_card("metaquery-tiny")
-    return record_run(run_dir, bench, samples, num_samples + 2 if limit else num_samples, limit, result,
-                      run_dir / "images", model=model_record(card, None), settings=settings, batch_size=4,
-                      device="cpu", num_processes=1, warnings=["test warning"])
+    record, rows = build_run(run_dir, bench, samples, num_samples + 2 if limit else num_samples, limit, result,
+                             run_dir / "images", model=model_record(card, None), settings=settings, batch_size=4,
+                             device="cpu", num_processes=1, warnings=["test warning"])
+    return record, write_run(run_dir, record, rows)
 
 
 def test_round_trip_records_everything_that_determines_the_numbers(tmp_path):

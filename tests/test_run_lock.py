@@ -13,7 +13,8 @@ import pytest
 
 from helpers_cli import REPO
 from helpers_cli_inprocess import run_cli
-from mqeval.generation.lock import LOCK_NAME, RunLockedError, lock_holder, run_lock
+from mqeval.run_folder import LOCK_NAME
+from mqeval.generation.lock import RunLockedError, lock_holder, run_lock
 
 
 def _env():

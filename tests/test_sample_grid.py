@@ -24,7 +24,7 @@ def _run(tmp_path: Path, tags: list[str], images_per_prompt: int = 2) -> Run:
 
 def test_rows_take_every_task_in_turn_and_frames_show_verdicts(tmp_path):
     run = _run(tmp_path, ["a", "a", "a", "b", "c"])
-    path = sample_grid(run, tmp_path / "grid.png", max_prompts=3, cell=40)
+    path = sample_grid(run.samples, run.path, tmp_path / "grid.png", max_prompts=3, cell=40)
     with Image.open(path) as grid:
         arr = np.asarray(grid.convert("RGB"))
     assert grid.size == (300 + 44 * 2, 4 + 44 * 3)
@@ -38,8 +38,8 @@ def test_rows_take_every_task_in_turn_and_frames_show_verdicts(tmp_path):
 def test_missing_images_are_marked_and_no_images_means_no_grid(tmp_path):
     run = _run(tmp_path, ["a", "b"])
     (tmp_path / run.samples[0]["images"][0]).unlink()
-    assert sample_grid(run, tmp_path / "grid.png") is not None
+    assert sample_grid(run.samples, run.path, tmp_path / "grid.png") is not None
     for sample in run.samples:
         for rel in sample["images"]:
             (tmp_path / rel).unlink(missing_ok=True)
-    assert sample_grid(run, tmp_path / "empty.png") is None and not (tmp_path / "empty.png").exists()
+    assert sample_grid(run.samples, run.path, tmp_path / "empty.png") is None and not (tmp_path / "empty.png").exists()

@@ -10,7 +10,8 @@ from helpers_cli import REPO
 from helpers_runner import png_bytes
 
 from mqeval.evaluation.plan import plan_run
-from mqeval.evaluation.worker_plan import PLAN_NAME, GenerationJob, read_worker_plan, write_worker_plan
+from mqeval.run_folder import PLAN_NAME
+from mqeval.evaluation.worker_plan import GenerationJob, read_worker_plan, write_worker_plan
 from mqeval.generation.acceleration import Acceleration
 from mqeval.paths import MODEL_ZOO_DIR
 

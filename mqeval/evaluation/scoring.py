@@ -14,8 +14,10 @@ from mqeval.contract.scoring import ScoreOptions, ScoreResult
 from mqeval.errors import DataIntegrityError
 from mqeval.evaluation.plan import warn
 from mqeval.generation.settings import GenerationSettings
-from mqeval.results.record import incomplete_reasons, record_run
+from mqeval.results.record import build_run, incomplete_reasons
+from mqeval.results.store import write_run
 from mqeval.results.schema import ModelRecord, RunRecord
+from mqeval.run_folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,14 @@ class ScoringTarget:
 def score_and_record(target: ScoringTarget, options: ScoreOptions, strict: bool) -> tuple[RunRecord, Path]:
     """Score, write results.json + samples.jsonl and the sample grid; return the record and its path."""
     result = score_images(target.benchmark, target.samples, target.images_dir, options, strict=strict)
-    record, path = record_run(
+    record, rows = build_run(
         target.run_dir, target.benchmark, target.samples, target.num_available, target.limit, result,
         target.images_dir, model=target.model, settings=target.settings, batch_size=target.batch_size,
         device=options.device, num_processes=target.num_processes, warnings=target.warnings,
         precision=target.precision,
     )
-    write_sample_grid(target.run_dir)
+    path = write_run(target.run_dir, record, rows)
+    write_sample_grid(target.run_dir, rows)
     return record, path
 
 
@@ -84,12 +87,12 @@ def check_scored(record: RunRecord, path: Path) -> None:
         raise DataIntegrityError(f"nothing could be scored ({'; '.join(record.incomplete)}); counts in {path}")
 
 
-def write_sample_grid(run_dir: Path) -> Optional[Path]:
-    """grid.png in the run folder: prompts spread over the benchmark's tasks, with their images and verdicts."""
+def write_sample_grid(run_dir: Path, rows: list[dict]) -> Optional[Path]:
+    """grid.png in the run folder, from the samples.jsonl rows just written: prompts spread over the benchmark's
+    tasks, with their images and verdicts."""
     from mqeval.reports.figures import sample_grid
-    from mqeval.results.run import read_run
 
-    grid = sample_grid(read_run(run_dir), Path(run_dir) / "grid.png")
+    grid = sample_grid(rows, Path(run_dir), RunFolder(run_dir).grid)
     if grid is not None:
         print(f"image grid: {grid}", file=sys.stderr)
     return grid

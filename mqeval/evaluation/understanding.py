@@ -13,8 +13,10 @@ from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.lock import run_lock
 from mqeval.model.kinds import kind_of
 from mqeval.paths import default_run_dir
-from mqeval.results.record import model_record, record_run
+from mqeval.results.record import build_run, model_record
+from mqeval.results.store import write_run
 from mqeval.results.schema import RunRecord
+from mqeval.run_folder import RunFolder
 from mqeval.zoo import resolve_card
 
 DEFAULT_BATCH_SIZE = 4
@@ -43,9 +45,11 @@ class UnderstandingEvaluator(Evaluator):
                                         batch_size=batch_size, adapter=request.adapter)
         run_dir = Path(request.out or default_run_dir(suite.name, card.name))
         with run_lock(run_dir):
-            return record_run(run_dir, suite, [], 0, None, result, run_dir / "images",
-                              model=model_record(card, checkpoint, sha), settings=None, batch_size=batch_size,
-                              device=request.device, num_processes=1, warnings=warnings)
+            record, rows = build_run(run_dir, suite, [], 0, None, result, RunFolder(run_dir).images,
+                                     model=model_record(card, checkpoint, sha), settings=None,
+                                     batch_size=batch_size, device=request.device, num_processes=1,
+                                     warnings=warnings)
+            return record, write_run(run_dir, record, rows)
 
 
 def _refuse_image_options(request: EvaluationRequest, name: str) -> None:

@@ -18,8 +18,8 @@ from mqeval.fileio import write_json
 from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.settings import GenerationSettings, SettingOverrides
 from mqeval.model.card import ModelCard
+from mqeval.run_folder import PLAN_NAME
 
-PLAN_NAME = ".worker-plan.json"
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from typing import Iterator, Optional
 
 from mqeval.errors import UserError
 from mqeval.fileio import read_json_or_none, remove_stale_temporaries
+from mqeval.run_folder import LOCK_NAME
 
-LOCK_NAME = ".mqeval.lock"
 
 
 class RunLockedError(UserError):

@@ -7,8 +7,8 @@ from typing import Any
 
 from mqeval.errors import DataIntegrityError, UserError
 from mqeval.fileio import write_json
+from mqeval.run_folder import IMAGES_DIRNAME, MANIFEST_NAME
 
-MANIFEST_NAME = "generation.json"
 
 
 class StaleImagesError(UserError):
@@ -29,7 +29,6 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
 
 
 def has_images(run_dir: Path) -> bool:
-    from mqeval.generation.sharded_writer import IMAGES_DIRNAME
 
     images = Path(run_dir) / IMAGES_DIRNAME
     return images.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in images.rglob("*"))

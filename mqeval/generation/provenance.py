@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from mqeval.fileio import atomic_open, sha256_file
+from mqeval.run_folder import LEDGER_NAME
 
-LEDGER_NAME = "images.sha256"
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from mqeval.fileio import atomic_path, remove_stale_temporaries
 from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.distributed import ProcessGroup
 from mqeval.generation.jobs import ImageJob, image_format, is_valid_image, make_batches, plan_jobs, shard
-from mqeval.generation.manifest import MANIFEST_NAME, check_manifest, write_manifest
+from mqeval.generation.manifest import check_manifest, write_manifest
 from mqeval.generation.prefetch import prefetched
 from mqeval.generation.provenance import ImageLedger, trusted_images
 from mqeval.generation.settings import GenerationSettings
 from mqeval.generation.background_saver import ImageWriter
+from mqeval.run_folder import IMAGES_DIRNAME, MANIFEST_NAME
 
-IMAGES_DIRNAME = "images"
 
 
 @dataclass(frozen=True)

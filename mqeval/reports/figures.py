@@ -121,13 +121,15 @@ def _spread_over_tags(samples: Sequence[dict], count: int) -> list[dict]:
     return chosen
 
 
-def sample_grid(run: Run, out_path: Path, max_prompts: int = 12, cell: int = 96) -> Optional[Path]:
-    """One run's prompts (spread over its tasks) by rows, all images of each prompt by columns.
+def sample_grid(samples: Sequence[dict], root: Path, out_path: Path, max_prompts: int = 12,
+                cell: int = 96) -> Optional[Path]:
+    """One run's prompts (spread over its tasks) by rows, all images of each prompt by columns; `samples` are its
+    samples.jsonl rows, whose image paths are relative to `root`.
 
     A green or red frame marks each image the benchmark judged correct or wrong, when the samples record says."""
     from PIL import Image, ImageDraw
 
-    chosen = _spread_over_tags(run.samples, max_prompts)
+    chosen = _spread_over_tags(list(samples), max_prompts)
     if not chosen:
         return None
     columns = max(len(s.get("images") or []) for s in chosen)
@@ -145,7 +147,7 @@ def sample_grid(run: Run, out_path: Path, max_prompts: int = 12, cell: int = 96)
         verdicts = sample.get("correct") or []
         for j, rel in enumerate(sample.get("images") or []):
             left = label_w + j * (cell + pad)
-            path = run.path / rel
+            path = Path(root) / rel
             if not path.is_file():
                 draw.text((left + 4, top + cell // 2), "missing", fill="red", font=font)
                 continue

@@ -21,7 +21,7 @@ from mqeval.results.schema import (
     RunRecord,
     ScorerRecord,
 )
-from mqeval.results.store import new_run_id, sample_rows, utc_now, write_run
+from mqeval.results.store import new_run_id, sample_rows, utc_now
 
 if TYPE_CHECKING:
     from mqeval.benchmarks.base import Benchmark
@@ -40,7 +40,7 @@ def incomplete_reasons(result: ScoreResult) -> list[str]:
     return reasons
 
 
-def record_run(
+def build_run(
     run_dir: Path,
     benchmark: "Benchmark",
     samples: list[Sample],
@@ -56,8 +56,8 @@ def record_run(
     num_processes: int,
     warnings: list[str],
     precision: Optional[str] = None,
-) -> tuple[RunRecord, Path]:
-    """Write results.json + samples.jsonl into `run_dir`."""
+) -> tuple[RunRecord, list[dict]]:
+    """The record of a scored run and its samples.jsonl rows (image paths relative to `run_dir`)."""
     run_dir = Path(run_dir)
     spec = benchmark.spec
     generation = None
@@ -87,8 +87,7 @@ def record_run(
     )
     seeds = [sample_seeds(s, settings) if settings else [] for s in samples]
     images = [[_relative(p, run_dir) for p in benchmark.scored_paths(images_dir, s)] for s in samples]
-    path = write_run(run_dir, record, sample_rows(samples, seeds, images, result.per_sample))
-    return record, path
+    return record, sample_rows(samples, seeds, images, result.per_sample)
 
 
 def model_record(

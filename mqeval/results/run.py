@@ -12,7 +12,8 @@ from mqeval.errors import DataIntegrityError, UserError
 from mqeval.extras import require
 from mqeval.results.compat import CompatKey
 from mqeval.results.schema import SAMPLE_KEYS, RunRecord
-from mqeval.results.store import RESULTS_NAME, SAMPLES_NAME, check_sample_rows, read_record
+from mqeval.results.store import check_sample_rows, read_record
+from mqeval.run_folder import RESULTS_NAME, SAMPLES_NAME
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -20,12 +20,11 @@ from mqeval.results.schema import (
     RunRecord,
     SchemaVersionError,
 )
+from mqeval.run_folder import RESULTS_NAME, SAMPLES_NAME
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RESULTS_NAME = "results.json"
-SAMPLES_NAME = "samples.jsonl"
 
 # Columns of load_runs() besides the metrics (a metric with one of these names is an error).
 RUN_COLUMNS = (
