@@ -6,7 +6,7 @@ Nothing at module level imports torch, so `mqeval --help` and `mqeval ls` start 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -29,60 +29,74 @@ app = _App(
 )
 
 # ---------------------------------------------------------------- options shared by run / generate / score
-MODEL = typer.Option(..., "--model", "-m", help="Model card name (see `mqeval ls models`) or a card .yaml file.")
-LIMIT = typer.Option(None, "--limit", help="Only the first N samples of the benchmark's global order.")
-OUT = typer.Option(None, "--out", help="Run folder (default: runs/<benchmark>/<model>/).")
-NUM_PROCESSES = typer.Option(1, "--num-processes", help="Generate in K processes (workers started through torchrun).")
-BATCH_SIZE = typer.Option(None, "--batch-size", help="Images per forward pass (images may differ by float rounding); "
-                          "default: 16 on CPU, from the resolution and memory on CUDA (docs/speed.md).")
-PRECISION = typer.Option("auto", "--precision", help="auto (fp32 on CPU, bf16 autocast on CUDA), fp32, bf16 or fp16.")
-COMPILE = typer.Option(False, "--compile", help="torch.compile the denoiser (the first batch compiles).")
-CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint folder to use instead of the card's.")
-DEVICE = typer.Option("cpu", "--device", help="cpu or cuda.")
-DATA_DIR = typer.Option(None, "--data-dir", help="Local copy of the benchmark's data files.")
-SEED = typer.Option(None, "--seed", help="Override the protocol's global seed (recorded as a deviation).")
-STEPS = typer.Option(None, "--num-inference-steps", help="Override the number of sampling steps (a deviation).")
-GUIDANCE = typer.Option(None, "--guidance-scale", help="Override the guidance scale (a deviation).")
-OVERWRITE = typer.Option(False, "--overwrite", help="Delete the run folder's images and generate all again.")
-NO_PROGRESS = typer.Option(False, "--no-progress", help="No progress bar.")
-BACKEND = typer.Option(None, "--backend", help="Scorer backend (detector / VQA), where the benchmark has several.")
-JUDGE_URL = typer.Option(None, "--judge-base-url", help="OpenAI-compatible endpoint of the judge model.")
-JUDGE_MODEL = typer.Option(None, "--judge-model", help="Judge model name at that endpoint.")
-WEIGHTS = typer.Option(None, "--weights-path", help="Local scorer weights (detector, Inception, ...).")
-STRICT = typer.Option(False, "--strict", help="Refuse to record a result with missing or unusable images or "
-                      "unanswered judge requests (by default they are scored as the official script does, "
-                      "counted and the result marked incomplete).")
-HTTP_KEY = typer.Option(False, "--judge-allow-http-key", help="Send the judge API key over plain http to another "
-                        "machine (by default it goes only over https or to this machine).")
-JUDGE_TIMEOUT = typer.Option(None, "--judge-timeout", help="Seconds per judge request attempt (default 120; up to "
-                             "3 attempts). A smaller value makes an endpoint that never answers fail sooner.")
-DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights",
-                                help="GenEval's hf-mask2former weights: official (default, converted mmdet) or hf.")
-ADAPTER = typer.Option(None, "--adapter", help="Understanding suites: force 'mqeval' (mqeval's adapter on the loaded "
-                       "backbone) or an lmms-eval model name.")
+# Each option is declared once, as a type alias; a command lists the aliases it takes, and the values are packed
+# into the typed request (EvaluationRequest, with ScoringRequest, JudgeOptions, ...) in the command body.
+Model = Annotated[str, typer.Option("--model", "-m", help="Model card name (see `mqeval ls models`) or a card .yaml "
+                                    "file.")]
+Limit = Annotated[Optional[int], typer.Option("--limit", help="Only the first N samples of the benchmark's global "
+                                              "order.")]
+Out = Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: runs/<benchmark>/<model>/).")]
+NumProcesses = Annotated[int, typer.Option("--num-processes", help="Generate in K processes (workers started "
+                                           "through torchrun).")]
+BatchSize = Annotated[Optional[int], typer.Option(
+    "--batch-size", help="Images per forward pass (images may differ by float rounding); default: 16 on CPU, from "
+    "the resolution and memory on CUDA (docs/speed.md).")]
+Precision = Annotated[str, typer.Option("--precision", help="auto (fp32 on CPU, bf16 autocast on CUDA), fp32, bf16 "
+                                        "or fp16.")]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the denoiser (the first batch compiles).")]
+Checkpoint = Annotated[Optional[Path], typer.Option("--checkpoint", help="Checkpoint folder to use instead of the "
+                                                    "card's.")]
+Device = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Local copy of the benchmark's data files.")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Override the protocol's global seed (recorded as a "
+                                             "deviation).")]
+Steps = Annotated[Optional[int], typer.Option("--num-inference-steps", help="Override the number of sampling steps "
+                                              "(a deviation).")]
+Guidance = Annotated[Optional[float], typer.Option("--guidance-scale", help="Override the guidance scale (a "
+                                                   "deviation).")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Delete the run folder's images and generate all "
+                                         "again.")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bar.")]
+Backend = Annotated[Optional[str], typer.Option("--backend", help="Scorer backend (detector / VQA), where the "
+                                                "benchmark has several.")]
+JudgeUrl = Annotated[Optional[str], typer.Option("--judge-base-url", help="OpenAI-compatible endpoint of the judge "
+                                                 "model.")]
+JudgeModel = Annotated[Optional[str], typer.Option("--judge-model", help="Judge model name at that endpoint.")]
+Weights = Annotated[Optional[str], typer.Option("--weights-path", help="Local scorer weights (detector, Inception, "
+                                                "...).")]
+Strict = Annotated[bool, typer.Option(
+    "--strict", help="Refuse to record a result with missing or unusable images or unanswered judge requests (by "
+    "default they are scored as the official script does, counted and the result marked incomplete).")]
+HttpKey = Annotated[bool, typer.Option("--judge-allow-http-key", help="Send the judge API key over plain http to "
+                                       "another machine (by default it goes only over https or to this machine).")]
+JudgeTimeout = Annotated[Optional[float], typer.Option(
+    "--judge-timeout", help="Seconds per judge request attempt (default 120; up to 3 attempts). A smaller value "
+    "makes an endpoint that never answers fail sooner.")]
+DetectorWeights = Annotated[Optional[str], typer.Option(
+    "--detector-weights", help="GenEval's hf-mask2former weights: official (default, converted mmdet) or hf.")]
+Adapter = Annotated[Optional[str], typer.Option("--adapter", help="Understanding suites: force 'mqeval' (mqeval's "
+                                                "adapter on the loaded backbone) or an lmms-eval model name.")]
+Benchmark = Annotated[str, typer.Argument(help="Benchmark name (see `mqeval ls benchmarks`).")]
 
 
-def _request(benchmark: str, model: Optional[str], *, limit=None, out=None, checkpoint=None, data_dir=None,
-             device: str = "cpu", seed=None, steps=None, guidance=None, num_processes: int = 1, batch_size=None,
-             overwrite: bool = False, no_progress: bool = False, precision: str = "auto", compile_: bool = False,
-             adapter=None, backend=None, judge_base_url=None, judge_model=None, weights_path=None,
-             strict: bool = False, judge_allow_http_key: bool = False, detector_weights=None,
-             judge_timeout=None, scorer_batch_size: int = 16):
-    """The typed request the evaluators read, from the command's options."""
-    from mqeval.evaluation.request import EvaluationRequest, ScoringRequest
+def _sampling(seed, steps, guidance, precision: str, compile_: bool):
+    """The sampling overrides and the acceleration, as the request holds them."""
     from mqeval.generation.acceleration import Acceleration
     from mqeval.generation.settings import SettingOverrides
 
-    return EvaluationRequest(
-        benchmark=benchmark, model=model, limit=limit, out=out, checkpoint=checkpoint, data_dir=data_dir,
-        device=device, overrides=SettingOverrides(seed=seed, num_inference_steps=steps, guidance_scale=guidance),
-        num_processes=num_processes, batch_size=batch_size, overwrite=overwrite, progress=not no_progress,
-        acceleration=Acceleration(precision=precision, compile=compile_), adapter=adapter,
-        scoring=ScoringRequest(backend=backend, judge_base_url=judge_base_url, judge_model=judge_model,
-                               weights_path=weights_path, judge_allow_http_key=judge_allow_http_key,
-                               detector_weights=detector_weights, judge_timeout_s=judge_timeout,
-                               batch_size=scorer_batch_size, strict=strict),
-    )
+    return (SettingOverrides(seed=seed, num_inference_steps=steps, guidance_scale=guidance),
+            Acceleration(precision=precision, compile=compile_))
+
+
+def _scoring(backend, weights_path, strict: bool, judge_base_url, judge_model, judge_allow_http_key: bool,
+             judge_timeout, detector_weights, batch_size: int = 16):
+    from mqeval.contract.scoring import DetectorOptions, JudgeOptions
+    from mqeval.evaluation.request import ScoringRequest
+
+    judge = JudgeOptions(base_url=judge_base_url, model=judge_model, allow_http_key=judge_allow_http_key,
+                         timeout_s=judge_timeout)
+    return ScoringRequest(backend=backend, weights_path=weights_path, judge=judge,
+                          detector=DetectorOptions(weights=detector_weights), batch_size=batch_size, strict=strict)
 
 
 def _image_evaluator():
@@ -162,32 +176,29 @@ def _benchmark_rows() -> list[tuple[str, str]]:
 
 @app.command("run")
 def run(
-    benchmark: str = typer.Argument(..., help="Benchmark name (see `mqeval ls benchmarks`)."),
-    model: str = MODEL, limit: Optional[int] = LIMIT, out: Optional[Path] = OUT,
-    num_processes: int = NUM_PROCESSES, batch_size: Optional[int] = BATCH_SIZE,
-    checkpoint: Optional[Path] = CHECKPOINT,
-    device: str = DEVICE, data_dir: Optional[Path] = DATA_DIR, seed: Optional[int] = SEED,
-    num_inference_steps: Optional[int] = STEPS, guidance_scale: Optional[float] = GUIDANCE,
-    overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS, precision: str = PRECISION,
-    compile_: bool = COMPILE, backend: Optional[str] = BACKEND,
-    judge_base_url: Optional[str] = JUDGE_URL, judge_model: Optional[str] = JUDGE_MODEL,
-    weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT, judge_allow_http_key: bool = HTTP_KEY,
-    detector_weights: Optional[str] = DETECTOR_WEIGHTS, adapter: Optional[str] = ADAPTER,
-    judge_timeout: Optional[float] = JUDGE_TIMEOUT,
+    benchmark: Benchmark, model: Model, limit: Limit = None, out: Out = None, num_processes: NumProcesses = 1,
+    batch_size: BatchSize = None, checkpoint: Checkpoint = None, device: Device = "cpu", data_dir: DataDir = None,
+    seed: Seed = None, num_inference_steps: Steps = None, guidance_scale: Guidance = None,
+    overwrite: Overwrite = False, no_progress: NoProgress = False, precision: Precision = "auto",
+    compile_: Compile = False, backend: Backend = None, judge_base_url: JudgeUrl = None,
+    judge_model: JudgeModel = None, weights_path: Weights = None, strict: Strict = False,
+    judge_allow_http_key: HttpKey = False, detector_weights: DetectorWeights = None, adapter: Adapter = None,
+    judge_timeout: JudgeTimeout = None,
 ) -> None:
     """Evaluate a model card on a benchmark and record results.json + samples.jsonl; print the scores.
 
     Image benchmarks generate the images (resumable) and score them; understanding suites ask the model (lmms-eval).
     """
     from mqeval.evaluation.kinds import evaluator_for
+    from mqeval.evaluation.request import EvaluationRequest
 
-    request = _request(
-        benchmark, model, limit=limit, out=out, checkpoint=checkpoint, data_dir=data_dir, device=device, seed=seed,
-        steps=num_inference_steps, guidance=guidance_scale, num_processes=num_processes, batch_size=batch_size,
-        overwrite=overwrite, no_progress=no_progress, precision=precision, compile_=compile_, adapter=adapter,
-        backend=backend, judge_base_url=judge_base_url, judge_model=judge_model, weights_path=weights_path,
-        strict=strict, judge_allow_http_key=judge_allow_http_key, detector_weights=detector_weights,
-        judge_timeout=judge_timeout,
+    overrides, acceleration = _sampling(seed, num_inference_steps, guidance_scale, precision, compile_)
+    request = EvaluationRequest(
+        benchmark=benchmark, model=model, limit=limit, out=out, checkpoint=checkpoint, data_dir=data_dir,
+        device=device, overrides=overrides, num_processes=num_processes, batch_size=batch_size, overwrite=overwrite,
+        progress=not no_progress, acceleration=acceleration, adapter=adapter,
+        scoring=_scoring(backend, weights_path, strict, judge_base_url, judge_model, judge_allow_http_key,
+                         judge_timeout, detector_weights),
     )
     recorded = evaluator_for(benchmark).run(request)
     if recorded is not None:  # None: a non-main process of the user's own distributed launch
@@ -196,44 +207,46 @@ def run(
 
 @app.command("generate")
 def generate(
-    benchmark: str = typer.Argument(..., help="Benchmark name (see `mqeval ls benchmarks`)."),
-    model: str = MODEL, limit: Optional[int] = LIMIT, out: Optional[Path] = OUT,
-    num_processes: int = NUM_PROCESSES, batch_size: Optional[int] = BATCH_SIZE,
-    checkpoint: Optional[Path] = CHECKPOINT,
-    device: str = DEVICE, data_dir: Optional[Path] = DATA_DIR, seed: Optional[int] = SEED,
-    num_inference_steps: Optional[int] = STEPS, guidance_scale: Optional[float] = GUIDANCE,
-    overwrite: bool = OVERWRITE, no_progress: bool = NO_PROGRESS, precision: str = PRECISION,
-    compile_: bool = COMPILE,
+    benchmark: Benchmark, model: Model, limit: Limit = None, out: Out = None, num_processes: NumProcesses = 1,
+    batch_size: BatchSize = None, checkpoint: Checkpoint = None, device: Device = "cpu", data_dir: DataDir = None,
+    seed: Seed = None, num_inference_steps: Steps = None, guidance_scale: Guidance = None,
+    overwrite: Overwrite = False, no_progress: NoProgress = False, precision: Precision = "auto",
+    compile_: Compile = False,
 ) -> None:
     """Generate a benchmark's images in its official layout (resumable; no scoring)."""
-    request = _request(
-        benchmark, model, limit=limit, out=out, checkpoint=checkpoint, data_dir=data_dir, device=device, seed=seed,
-        steps=num_inference_steps, guidance=guidance_scale, num_processes=num_processes, batch_size=batch_size,
-        overwrite=overwrite, no_progress=no_progress, precision=precision, compile_=compile_,
-    )
-    _image_evaluator().generate(request)
+    from mqeval.evaluation.request import EvaluationRequest
+
+    overrides, acceleration = _sampling(seed, num_inference_steps, guidance_scale, precision, compile_)
+    _image_evaluator().generate(EvaluationRequest(
+        benchmark=benchmark, model=model, limit=limit, out=out, checkpoint=checkpoint, data_dir=data_dir,
+        device=device, overrides=overrides, num_processes=num_processes, batch_size=batch_size, overwrite=overwrite,
+        progress=not no_progress, acceleration=acceleration,
+    ))
 
 
 @app.command("score")
 def score(
-    benchmark: str = typer.Argument(..., help="Benchmark name (see `mqeval ls benchmarks`)."),
-    images: Path = typer.Option(..., "--images", help="A run folder, or a folder in the benchmark's official layout."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where results go (default: the run folder; for a folder "
-                                       "mqeval did not generate, runs/<benchmark>/scored-<folder>-<hash>)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Card that made the images, if not recorded."),
-    limit: Optional[int] = LIMIT, device: str = DEVICE, data_dir: Optional[Path] = DATA_DIR,
-    batch_size: int = typer.Option(16, "--batch-size", help="Scorer batch size."),
-    backend: Optional[str] = BACKEND, judge_base_url: Optional[str] = JUDGE_URL,
-    judge_model: Optional[str] = JUDGE_MODEL, weights_path: Optional[str] = WEIGHTS, strict: bool = STRICT,
-    judge_allow_http_key: bool = HTTP_KEY,
-    detector_weights: Optional[str] = DETECTOR_WEIGHTS, judge_timeout: Optional[float] = JUDGE_TIMEOUT,
+    benchmark: Benchmark,
+    images: Annotated[Path, typer.Option("--images", help="A run folder, or a folder in the benchmark's official "
+                                         "layout.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where results go (default: the run folder; for a "
+                                                "folder mqeval did not generate, "
+                                                "runs/<benchmark>/scored-<folder>-<hash>).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Card that made the images, if not "
+                                                 "recorded.")] = None,
+    limit: Limit = None, device: Device = "cpu", data_dir: DataDir = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Scorer batch size.")] = 16,
+    backend: Backend = None, judge_base_url: JudgeUrl = None, judge_model: JudgeModel = None,
+    weights_path: Weights = None, strict: Strict = False, judge_allow_http_key: HttpKey = False,
+    detector_weights: DetectorWeights = None, judge_timeout: JudgeTimeout = None,
 ) -> None:
     """Score existing images; writes results.json + samples.jsonl and prints the scores."""
-    request = _request(
-        benchmark, model, limit=limit, out=out, data_dir=data_dir, device=device, backend=backend,
-        judge_base_url=judge_base_url, judge_model=judge_model, weights_path=weights_path, strict=strict,
-        judge_allow_http_key=judge_allow_http_key, detector_weights=detector_weights, scorer_batch_size=batch_size,
-        judge_timeout=judge_timeout,
+    from mqeval.evaluation.request import EvaluationRequest
+
+    request = EvaluationRequest(
+        benchmark=benchmark, model=model, limit=limit, out=out, data_dir=data_dir, device=device,
+        scoring=_scoring(backend, weights_path, strict, judge_base_url, judge_model, judge_allow_http_key,
+                         judge_timeout, detector_weights, batch_size),
     )
     _show_result(*_image_evaluator().score(request, images))
 

@@ -10,7 +10,7 @@ import pytest
 from mqeval.benchmarks.commonsense_t2i import protocol
 from mqeval.benchmarks.commonsense_t2i.benchmark import load_pairs
 from mqeval.benchmarks.catalog import PLUGINS, load_spec
-from mqeval.contract.scoring import ScoreOptions
+from mqeval.contract.scoring import ScoreOptions, JudgeOptions
 from mqeval.fileio import sha256_file
 from PIL import Image
 
@@ -130,7 +130,7 @@ def test_end_to_end_scoring_against_fake_judge(standins, tmp_path):
         return "maybe" if value == -1 else f" {value}\n"
 
     with FakeOpenAIServer(answer=judge) as server:
-        options = ScoreOptions(cache_dir=tmp_path / "cache", judge_base_url=server.base_url, judge_model="X",
+        options = ScoreOptions(cache_dir=tmp_path / "cache", judge=JudgeOptions(base_url=server.base_url, model="X"),
                                data_dir=str(standins))
         result = bench.score(out, samples, options)
         first = server.requests[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mqeval.benchmarks.dpg_bench import protocol
 from mqeval.benchmarks.catalog import PLUGINS, load_benchmark, load_spec
-from mqeval.contract.scoring import ScoreOptions
+from mqeval.contract.scoring import ScoreOptions, JudgeOptions
 from mqeval.downloads import git_blob_sha1, resolve_data_file
 from mqeval.errors import DataIntegrityError
 from mqeval.fileio import sha256_file
@@ -168,8 +168,8 @@ def test_end_to_end_with_openai_compatible_vqa(tmp_path, name):
     out = tmp_path / "images"
     make_images(bench, samples, out)  # no finalize: score builds the missing grids
     with FakeOpenAIServer(answer=fake_vqa) as server:
-        options = ScoreOptions(cache_dir=tmp_path / "cache", backend="openai", judge_base_url=server.base_url,
-                               judge_model="vqa-x", data_dir=str(tmp_path))
+        options = ScoreOptions(cache_dir=tmp_path / "cache", backend="openai",
+                               judge=JudgeOptions(base_url=server.base_url, model="vqa-x"), data_dir=str(tmp_path))
         result = bench.score(out, samples, options)
         calls = server.num_chat_requests
         again = bench.score(out, samples, options)
@@ -205,7 +205,7 @@ def test_missing_grid_and_images_are_reported(tmp_path):
     samples = [s for s in bench.samples() if s.sample_id in ("0", "1")]
     make_images(bench, samples[:1], tmp_path / "out")
     with FakeOpenAIServer(answer=fake_vqa) as server:
-        options = ScoreOptions(cache_dir=tmp_path / "c", backend="openai", judge_base_url=server.base_url,
+        options = ScoreOptions(cache_dir=tmp_path / "c", backend="openai", judge=JudgeOptions(base_url=server.base_url),
                                data_dir=str(tmp_path))
         result = bench.score(tmp_path / "out", samples, options)
     assert result.metrics["num_missing_images"] == 1 and result.metrics["dpg_score"] == pytest.approx(25.0)
@@ -242,7 +242,7 @@ def test_a_folder_of_official_grids_alone_scores_like_its_tiles(tmp_path):
         shutil.copy(bench.grid_path(tiles, sample), bench.grid_path(grids, sample))
     assert bench.scored_paths(grids, samples[0]) == [bench.grid_path(grids, samples[0])]
     with FakeOpenAIServer(answer=fake_vqa) as server:
-        options = ScoreOptions(cache_dir=tmp_path / "c", backend="openai", judge_base_url=server.base_url,
+        options = ScoreOptions(cache_dir=tmp_path / "c", backend="openai", judge=JudgeOptions(base_url=server.base_url),
                                data_dir=str(tmp_path))
         from_grids = score_images(bench, samples, grids, options)
         from_tiles = score_images(bench, samples, tiles, options)

@@ -6,7 +6,7 @@ import os
 import shutil
 
 from mqeval.benchmarks.dpg_bench.benchmark import GRID_SOURCES
-from mqeval.contract.scoring import ScoreOptions
+from mqeval.contract.scoring import ScoreOptions, JudgeOptions
 from PIL import Image
 
 from fake_openai_server import FakeOpenAIServer
@@ -34,7 +34,8 @@ def test_a_tile_copied_with_its_old_time_is_scored_again(tmp_path):
     past = grid.stat().st_mtime - 3600
     os.utime(new_tile, (past, past))
     with FakeOpenAIServer(answer=fake_vqa) as server:
-        options = ScoreOptions(cache_dir=tmp_path / "cache", backend="openai", judge_base_url=server.base_url,
+        options = ScoreOptions(cache_dir=tmp_path / "cache", backend="openai",
+                               judge=JudgeOptions(base_url=server.base_url),
                                data_dir=str(tmp_path))
         before = bench.score(out, [sample], options)
         shutil.copy2(new_tile, bench.image_path(out, sample, 2))

@@ -13,7 +13,7 @@ from mqeval.benchmarks.geneval import GenEvalBenchmark, judge_samples, sample_im
 from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.contract.detection import Detection
 from mqeval.contract.samples import Sample
-from mqeval.contract.scoring import ScoreOptions
+from mqeval.contract.scoring import ScoreOptions, DetectorOptions
 from mqeval.errors import ConfigError, DataIntegrityError
 from PIL import Image
 
@@ -145,7 +145,7 @@ def test_score_with_tiny_random_models(tmp_path):
         Image.new("RGB", (24, 24), (200, 30, 30)).save(path)
     bench.finalize(out, samples)
     result = bench.score(out, samples, ScoreOptions(backend="hf-mask2former", weights_path=str(weights), batch_size=4,
-                                                      detector_weights="hf"))
+                                                      detector=DetectorOptions(weights="hf")))
     assert set(result.metrics) == {"single_object", "colors", "overall"}
     assert all(0.0 <= v <= 1.0 for v in result.metrics.values()) and all(result.higher_is_better.values())
     assert result.scorer.name == "geneval-hf-mask2former" and "prompt_set=rewritten" in result.scorer.notes

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mqeval.benchmarks.catalog import PLUGINS, load_benchmark, load_spec
 from mqeval.benchmarks.wise import protocol
-from mqeval.contract.scoring import ScoreOptions
+from mqeval.contract.scoring import ScoreOptions, JudgeOptions
 from mqeval.errors import DataIntegrityError
 from mqeval.fileio import sha256_file
 from PIL import Image
@@ -175,7 +175,7 @@ def test_end_to_end_scoring_against_fake_judge(standins, tmp_path):
     out = tmp_path / "images"
     write_images(bench, samples, out)
     with FakeOpenAIServer(answer=fake_judge) as server:
-        options = ScoreOptions(cache_dir=tmp_path / "cache", judge_base_url=server.base_url, judge_model="X",
+        options = ScoreOptions(cache_dir=tmp_path / "cache", judge=JudgeOptions(base_url=server.base_url, model="X"),
                                data_dir=str(standins))
         result = bench.score(out, samples, options)
         assert server.num_chat_requests == 11 + 3  # the garbage answer is asked 3 times
@@ -204,7 +204,8 @@ def test_missing_image_and_flat_layout(standins, tmp_path):
     Image.new("RGB", (16, 16)).save(out / "3.png")  # WISE's own flat layout is accepted too
     Image.new("RGB", (16, 16), (9, 9, 9)).save(out / "4.png")
     with FakeOpenAIServer(answer=lambda r: "Consistency: 0\nRealism: 0\nAesthetic Quality: 0") as server:
-        options = ScoreOptions(cache_dir=tmp_path / "cache", judge_base_url=server.base_url, data_dir=str(standins))
+        options = ScoreOptions(cache_dir=tmp_path / "cache",
+                               judge=JudgeOptions(base_url=server.base_url), data_dir=str(standins))
         result = bench.score(out, samples, options)
         assert server.requests[0]["model"] == "gpt-4o-2024-05-13"  # the protocol's default judge
     assert result.metrics["num_missing_images"] == 1 and result.metrics["num_scored"] == 2

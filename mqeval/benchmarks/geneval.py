@@ -196,7 +196,7 @@ class GenEvalBenchmark(Benchmark):
             self.backend(options), classnames,
             DetectorOptions(weights_dir=weights_dir, device=options.device, batch_size=options.batch_size,
                             cache_root=options.cache_dir,
-                            weights=options.detector_weights or self.options.detector_weights),
+                            weights=options.detector.weights or self.options.detector_weights),
         )
         clip_config = ClipColorConfig(model=self.options.clip_model, pretrained=self.options.clip_pretrained)
         colour = LazyColorClassifier(lambda: ClipColorClassifier.load(clip_config, options.device, weights_dir))

@@ -7,22 +7,37 @@ from typing import Any, Optional
 
 
 @dataclass(frozen=True)
+class JudgeOptions:
+    """The user's choices for an OpenAI-compatible judge or VQA endpoint (None: the benchmark's default)."""
+
+    base_url: Optional[str] = None
+    model: Optional[str] = None
+    api_key_env: str = "OPENAI_API_KEY"
+    allow_http_key: bool = False  # send the API key over plain http to a host other than this machine
+    timeout_s: Optional[float] = None  # per request attempt; None: the judge's default
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """The user's choices for GenEval's detector."""
+
+    weights: Optional[str] = None  # hf-mask2former weight set ("hf" / "official"), if overridden
+
+
+@dataclass(frozen=True)
 class ScoreOptions:
-    """What scoring may need beyond the images: backends, endpoints, local weights and data."""
+    """What scoring may need beyond the images: backends, endpoints, local weights and data. Each scorer family's
+    settings travel as one value (`judge`, `detector`), passed whole from the command line to the scorer."""
 
     cache_dir: Optional[Path] = None
     device: str = "cpu"
     backend: Optional[str] = None  # detector / VQA backend name
-    judge_base_url: Optional[str] = None
-    judge_model: Optional[str] = None
-    judge_api_key_env: str = "OPENAI_API_KEY"
     weights_path: Optional[str] = None  # local scorer weights (e.g. Inception, detector)
     data_dir: Optional[str] = None  # local copy of data that is otherwise downloaded
     batch_size: int = 16
-    judge_allow_http_key: bool = False  # send the API key over plain http to a host other than this machine
     resolution: Optional[int] = None  # side of the run's images, when known (from its generation settings)
-    detector_weights: Optional[str] = None  # GenEval hf-mask2former weight set ("hf" / "official"), if overridden
-    judge_timeout_s: Optional[float] = None  # per request attempt; None: the judge's default
+    judge: JudgeOptions = field(default_factory=JudgeOptions)
+    detector: DetectorOptions = field(default_factory=DetectorOptions)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from mqeval.contract.scoring import ScoreOptions
+from mqeval.contract.scoring import DetectorOptions, JudgeOptions, ScoreOptions
 from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.settings import SettingOverrides
 
@@ -13,12 +13,9 @@ from mqeval.generation.settings import SettingOverrides
 @dataclass(frozen=True)
 class ScoringRequest:
     backend: Optional[str] = None
-    judge_base_url: Optional[str] = None
-    judge_model: Optional[str] = None
     weights_path: Optional[str] = None
-    judge_allow_http_key: bool = False
-    detector_weights: Optional[str] = None
-    judge_timeout_s: Optional[float] = None
+    judge: JudgeOptions = field(default_factory=JudgeOptions)
+    detector: DetectorOptions = field(default_factory=DetectorOptions)
     batch_size: int = 16
     strict: bool = False  # refuse to record an incomplete result instead of marking it
 
@@ -26,11 +23,9 @@ class ScoringRequest:
         from mqeval.paths import cache_dir
 
         return ScoreOptions(
-            cache_dir=cache_dir(), device=device, backend=self.backend, judge_base_url=self.judge_base_url,
-            judge_model=self.judge_model, weights_path=self.weights_path,
-            data_dir=str(data_dir) if data_dir else None, batch_size=self.batch_size,
-            judge_allow_http_key=self.judge_allow_http_key, resolution=resolution,
-            detector_weights=self.detector_weights, judge_timeout_s=self.judge_timeout_s,
+            cache_dir=cache_dir(), device=device, backend=self.backend, weights_path=self.weights_path,
+            data_dir=str(data_dir) if data_dir else None, batch_size=self.batch_size, resolution=resolution,
+            judge=self.judge, detector=self.detector,
         )
 
 

@@ -39,6 +39,7 @@ from typing import Any, Callable, Optional, Sequence
 import httpx2
 import openai
 
+from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import UserError
 from mqeval.fileio import write_json
 from mqeval.paths import cache_dir
@@ -129,20 +130,20 @@ class JudgeSettings:
         return redact_url(self.base_url)
 
     @classmethod
-    def from_score_options(cls, options: Any, default_model: str = DEFAULT_JUDGE_MODEL,
-                           **overrides: Any) -> "JudgeSettings":
-        """Settings from a ScoreOptions (judge_base_url, judge_model, judge_api_key_env, cache_dir)."""
-        cache_root = getattr(options, "cache_dir", None)
+    def from_options(cls, options: ScoreOptions, default_model: str = DEFAULT_JUDGE_MODEL,
+                     workers: Optional[int] = None) -> "JudgeSettings":
+        """Settings from the user's JudgeOptions (None values: the benchmark's default model, the OpenAI API, the
+        default timeout) and the scoring cache folder."""
+        judge = options.judge
         values: dict[str, Any] = dict(
-            base_url=getattr(options, "judge_base_url", None) or DEFAULT_BASE_URL,
-            model=getattr(options, "judge_model", None) or default_model,
-            api_key_env=getattr(options, "judge_api_key_env", None) or "OPENAI_API_KEY",
-            cache_dir=Path(cache_root) / "judge" if cache_root else None,
-            allow_http_key=bool(getattr(options, "judge_allow_http_key", False)),
+            base_url=judge.base_url or DEFAULT_BASE_URL, model=judge.model or default_model,
+            api_key_env=judge.api_key_env, allow_http_key=judge.allow_http_key,
+            cache_dir=Path(options.cache_dir) / "judge" if options.cache_dir else None,
         )
-        if getattr(options, "judge_timeout_s", None) is not None:
-            values["timeout_s"] = float(options.judge_timeout_s)
-        values.update(overrides)
+        if judge.timeout_s is not None:
+            values["timeout_s"] = float(judge.timeout_s)
+        if workers is not None:
+            values["workers"] = workers
         return cls(**values)
 
 
@@ -434,11 +435,11 @@ class JudgedPreflight:
     """Mix-in for judged benchmarks (before Benchmark in the bases): before generation, the data files, the judge
     instructions (`self.instructions(options)`), then one test request with the settings scoring will use."""
 
-    def preflight(self, options: Any) -> None:
+    def preflight(self, options: ScoreOptions) -> None:
         super().preflight(options)  # type: ignore[misc]
         self.instructions(options)  # type: ignore[attr-defined]
         default = self.options.judge_model  # type: ignore[attr-defined]
-        JudgeClient(JudgeSettings.from_score_options(options, default_model=default)).probe()
+        JudgeClient(JudgeSettings.from_options(options, default_model=default)).probe()
 
 
 _UNREACHABLE = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}

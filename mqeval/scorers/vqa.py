@@ -69,7 +69,7 @@ class JudgeVQA:
     def __init__(self, options: ScoreOptions, workers: int = 8):
         from mqeval.scorers.judge import JudgeClient, JudgeSettings
 
-        self.client = JudgeClient(JudgeSettings.from_score_options(options, workers=workers))
+        self.client = JudgeClient(JudgeSettings.from_options(options, workers=workers))
         settings = self.client.settings
         self.info = ScorerInfo(name="openai-compatible-vqa", version=VQA_INSTRUCTION_VERSION, weights=settings.model,
                                notes=(f"endpoint {settings.public_url}", "not the official DPG-Bench scorer (mPLUG)"))

@@ -125,8 +125,8 @@ class CommonsenseT2IBenchmark(JudgedPreflight, Benchmark):
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         ask1, ask2 = self.instructions(options)
-        settings = JudgeSettings.from_score_options(options, default_model=self.options.judge_model,
-                                                    workers=self.options.judge_workers)
+        settings = JudgeSettings.from_options(options, default_model=self.options.judge_model,
+                                              workers=self.options.judge_workers)
         client = JudgeClient(settings)
         requests: list[JudgeRequest] = []
         slots: list[tuple[int, int]] = []  # (sample position, image index) per pair of requests

@@ -119,8 +119,8 @@ class WiseBenchmark(JudgedPreflight, Benchmark):
 
     def score(self, out_dir: Path, samples: list[Sample], options: ScoreOptions) -> ScoreResult:
         template = self.instructions(options)
-        settings = JudgeSettings.from_score_options(options, default_model=self.options.judge_model,
-                                                    workers=self.options.judge_workers)
+        settings = JudgeSettings.from_options(options, default_model=self.options.judge_model,
+                                              workers=self.options.judge_workers)
         client = JudgeClient(settings)
         reader = ImageReader(Path(out_dir))
         records: dict[str, dict[str, Any]] = {}
