@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mqeval.benchmarks import geneval_argsort
-from mqeval.benchmarks.geneval_argsort import legacy_argsort, official_order
+from mqeval.benchmarks.geneval import argsort as geneval_argsort
+from mqeval.benchmarks.geneval.argsort import legacy_argsort, official_order
 
 RECORDED = Path(__file__).parent / "data" / "geneval" / "numpy123_argsort.json"
 

@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 from mqeval.downloads import DataFile
-from mqeval.benchmarks.geneval import GenEvalBenchmark, judge_samples, sample_images
+from mqeval.benchmarks.geneval.benchmark import GenEvalBenchmark, judge_samples, sample_images
 from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.contract.detection import Detection
 from mqeval.contract.samples import Sample

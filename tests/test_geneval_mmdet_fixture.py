@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mqeval.benchmarks.geneval_rules import evaluate_image, select_detections
+from mqeval.benchmarks.geneval.rules import evaluate_image, select_detections
 from mqeval.contract.detection import Detection
 from mqeval.scorers import detectors as D
 from mqeval.scorers import mask2former_convert as C

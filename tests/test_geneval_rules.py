@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from mqeval.benchmarks.geneval_rules import (
+from mqeval.benchmarks.geneval.rules import (
     Detection,
     GenEvalThresholds,
     aggregate_geneval,

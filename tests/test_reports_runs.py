@@ -20,7 +20,7 @@ def shapes_records(pattern):
 
 
 def shapes_metrics(records):
-    from mqeval.benchmarks.geneval_rules import aggregate_geneval
+    from mqeval.benchmarks.geneval.rules import aggregate_geneval
 
     return aggregate_geneval({"tag": r["tag"], "correct": c} for r in records for c in r["correct"])
 

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from mqeval.downloads import DataFile
-from mqeval.benchmarks.geneval_rules import TASKS, evaluate_image
+from mqeval.benchmarks.geneval.rules import TASKS, evaluate_image
 from mqeval.benchmarks.catalog import load_benchmark
 from mqeval.benchmarks.shapes.detector import detect
 from mqeval.benchmarks.shapes.prompts import canonical_jsonl, standard_prompt_set

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from mqeval.benchmarks.geneval_rules import relative_position
+from mqeval.benchmarks.geneval.rules import relative_position
 from mqeval.benchmarks.shapes.detector import detect
 from mqeval.benchmarks.shapes.prompts import counting, position
 from mqeval.benchmarks.shapes.world import (

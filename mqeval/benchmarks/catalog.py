@@ -16,7 +16,7 @@ PLUGINS.register("shapes-knowledge", "mqeval.benchmarks.shapes.knowledge:ShapesK
 PLUGINS.register("wise", "mqeval.benchmarks.wise.benchmark:WiseBenchmark")
 PLUGINS.register("commonsense-t2i", "mqeval.benchmarks.commonsense_t2i.benchmark:CommonsenseT2IBenchmark")
 PLUGINS.register("dpg-bench", "mqeval.benchmarks.dpg_bench.benchmark:DPGBenchmark")
-PLUGINS.register("geneval", "mqeval.benchmarks.geneval:GenEvalBenchmark")
+PLUGINS.register("geneval", "mqeval.benchmarks.geneval.benchmark:GenEvalBenchmark")
 PLUGINS.register("mjhq-fid", "mqeval.benchmarks.fid.benchmark:MJHQFidBenchmark")
 PLUGINS.register("coco-fid", "mqeval.benchmarks.fid.benchmark:CocoFidBenchmark")
 PLUGINS.register("lmms-eval", "mqeval.benchmarks.understanding.benchmark:LmmsEvalSuite")

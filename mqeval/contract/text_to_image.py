@@ -1,7 +1,9 @@
 """The text-to-image protocol the generation runner calls, whatever builds the images.
 
 A model of any kind (a MetaQuery, a diffusers pipeline, a transformers generator, your own code) is wrapped into an
-object with a `capabilities` description and a `__call__` that turns a batch of prompts into one image per prompt.
+object with a `capabilities` description and a `__call__` that turns a batch of prompts into one image per prompt,
+returned as a sequence of PIL images or as an object holding that sequence under `.images` (as diffusers pipelines
+return it); the runner reads both through `images_of`.
 
 Determinism contract: image i must depend only on (prompts[i], negative_prompts[i], generators[i] and the settings),
 never on the other prompts of the batch, on the batch size or on the process that runs it. The runner hands over one
@@ -43,6 +45,18 @@ class Capabilities:
 
 
 @runtime_checkable
+class ImagesOutput(Protocol):
+    """What diffusers pipelines and mqeval's MetaQueryPipeline return: the images under `.images`."""
+
+    images: Sequence[Any]
+
+
+def images_of(output: "Sequence[Any] | ImagesOutput") -> list[Any]:
+    """The images a TextToImage call returned, in prompt order, whichever of the two accepted forms it used."""
+    return list(output.images if isinstance(output, ImagesOutput) else output)
+
+
+@runtime_checkable
 class TextToImage(Protocol):
     """Prompts -> images, one per prompt, square `resolution` px PIL images in RGB."""
 
@@ -57,5 +71,5 @@ class TextToImage(Protocol):
         guidance_scale: float,
         num_inference_steps: int,
         resolution: int,
-    ) -> Sequence[Any]:  # PIL.Image.Image, one per prompt, in order
+    ) -> "Sequence[Any] | ImagesOutput":  # PIL.Image.Image, one per prompt, in order (see images_of)
         ...

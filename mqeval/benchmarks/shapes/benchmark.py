@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from mqeval.benchmarks.base import Benchmark, BenchmarkSpec
-from mqeval.benchmarks.geneval_rules import GenEvalThresholds, aggregate_geneval, evaluate_image
+from mqeval.benchmarks.geneval.rules import GenEvalThresholds, aggregate_geneval, evaluate_image
 from mqeval.benchmarks.shapes.prompts import PROMPT_SETS, Metadata, prompt_set_sha256
 from mqeval.contract.samples import Sample
 from mqeval.contract.scoring import ScoreOptions, ScoreResult, ScorerInfo
@@ -127,7 +127,7 @@ class ShapesBenchmark(Benchmark):
         unreadable images are left out of the means, as GenEval's scorer only reads the images that exist."""
         from tqdm.auto import tqdm
 
-        from mqeval.benchmarks.geneval_layout import match_prompt_folders
+        from mqeval.benchmarks.geneval.layout import match_prompt_folders
         from mqeval.benchmarks.shapes.detector import detect
         from mqeval.images.check import ImageReader, ImageRules, common_side
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from mqeval.benchmarks.geneval_rules import RELATIONS, TASKS
+from mqeval.benchmarks.geneval.rules import RELATIONS, TASKS
 from mqeval.benchmarks.shapes.vocab import COLORS, SHAPES, noun_phrase
 from mqeval.registry import Registry
 

@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from mqeval.benchmarks.geneval_rules import TASKS, relative_position
+from mqeval.benchmarks.geneval.rules import TASKS, relative_position
 from mqeval.benchmarks.shapes.prompts import Metadata, random_metadata
 from mqeval.benchmarks.shapes.vocab import BACKGROUND, COLORS, SHAPES, noun_phrase
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from mqeval.contract.text_to_image import Capabilities
+from mqeval.contract.text_to_image import Capabilities, images_of
 from mqeval.errors import ConfigError, UserError
 from mqeval.registry import Registry
 
@@ -136,7 +136,7 @@ class CheckedModel:
                 raise ConfigError("this benchmark gives input images, and the model does not take any")
             kwargs.update(input_images=input_images, image_guidance_scale=image_guidance_scale)
         output = self.model(list(prompts), **kwargs)
-        images = list(getattr(output, "images", output))
+        images = images_of(output)
         if len(images) != len(prompts):
             raise RuntimeError(f"the model returned {len(images)} images for {len(prompts)} prompts")
         return GeneratedImages(images)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _tokenizer(max_length: int, padding_side: str = "right"):
-    from mqeval.model.tiny import tiny_tokenizer
+    from mqeval.model.tiny.tokenizer import tiny_tokenizer
 
     tokenizer = tiny_tokenizer(())
     tokenizer.model_max_length = max_length
@@ -20,7 +20,7 @@ def build_sd15_pipeline(out: Path) -> None:
     from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from mqeval.model.tiny_builders import build_sd15
+    from mqeval.model.tiny.components import build_sd15
 
     build_sd15(out)  # unet, vae, scheduler subfolders (seeded)
     tokenizer = _tokenizer(16)
@@ -43,7 +43,7 @@ def build_sana_pipeline(out: Path) -> None:
     from diffusers import AutoencoderDC, FlowMatchEulerDiscreteScheduler, SanaPipeline, SanaTransformer2DModel
     from transformers import Gemma2Config, Gemma2Model
 
-    from mqeval.model.tiny_builders import build_sana
+    from mqeval.model.tiny.components import build_sana
 
     build_sana(out)  # transformer (caption_channels 32), vae (DC-AE, 4x down), scheduler (seeded)
     tokenizer = _tokenizer(24)
@@ -68,7 +68,7 @@ def build_janus(out: Path) -> None:
         GenerationConfig, JanusConfig, JanusForConditionalGeneration, JanusImageProcessor, JanusProcessor,
     )
 
-    from mqeval.model.tiny import tiny_tokenizer
+    from mqeval.model.tiny.tokenizer import tiny_tokenizer
 
     specials = {"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>", "eoi_token": "<end_of_image>"}
     tokenizer = tiny_tokenizer((), named=specials)
@@ -105,7 +105,7 @@ def build_emu3(out: Path) -> None:
         Emu3Config, Emu3ForConditionalGeneration, Emu3ImageProcessor, Emu3Processor, GenerationConfig,
     )
 
-    from mqeval.model.tiny import tiny_tokenizer
+    from mqeval.model.tiny.tokenizer import tiny_tokenizer
 
     named = {"image_token": "<image>", "boi_token": "<|image start|>", "eoi_token": "<|image end|>",
              "image_wrapper_token": "<|image token|>", "eof_token": "<|extra_201|>"}

@@ -29,7 +29,7 @@ def build_qwen2_5_vl(out: Path) -> None:
         Qwen2VLVideoProcessor,
     )
 
-    from mqeval.model.tiny import tiny_tokenizer
+    from mqeval.model.tiny.tokenizer import tiny_tokenizer
 
     specials = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
     tokenizer = tiny_tokenizer(specials, image_slot="<|vision_start|><|image_pad|><|vision_end|>")
@@ -62,7 +62,7 @@ def build_llava_onevision(out: Path) -> None:
         LlavaOnevisionProcessor, LlavaOnevisionVideoProcessor,
     )
 
-    from mqeval.model.tiny import tiny_tokenizer
+    from mqeval.model.tiny.tokenizer import tiny_tokenizer
 
     tokenizer = tiny_tokenizer(("<image>", "<video>"), image_slot="<image>\n")
     image_token_id = tokenizer.convert_tokens_to_ids("<image>")

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
 from mqeval.benchmarks.base import Benchmark
-from mqeval.benchmarks.geneval_layout import match_prompt_folders
-from mqeval.benchmarks.geneval_rules import GenEvalThresholds, aggregate_geneval, evaluate_image
+from mqeval.benchmarks.geneval.layout import match_prompt_folders
+from mqeval.benchmarks.geneval.rules import GenEvalThresholds, aggregate_geneval, evaluate_image
 from mqeval.contract.samples import Sample
 from mqeval.contract.scoring import ScoreOptions, ScoreResult, ScorerInfo
 from mqeval.errors import DataIntegrityError
@@ -92,7 +92,7 @@ def judge_samples(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Per-sample records ({sample_id, tag, correct, correct_images, reasons, images}) and warnings.
 
-    Prompt folders are found by their own metadata.jsonl (mqeval.benchmarks.geneval_layout); files that cannot be
+    Prompt folders are found by their own metadata.jsonl (mqeval.benchmarks.geneval.layout); files that cannot be
     decoded are left out and counted by `reader` (the official scorer would stop at the first one)."""
     from PIL import Image, ImageOps
     from tqdm.auto import tqdm

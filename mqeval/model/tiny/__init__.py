@@ -1,4 +1,6 @@
-"""Tiny deterministic random models for offline tests: `tiny://<name>` -> a folder that from_pretrained opens.
+"""Tiny deterministic random models, for tests and smoke runs only (their weights are random, their scores
+meaningless): `tiny://<name>` -> a folder that from_pretrained opens. `tokenizer.py` is their tokenizer,
+`components.py` builds the MetaQuery backbones and decoders, `pipelines.py` the complete models of the other kinds.
 
 Each model is built from a config with a fixed seed, saved with save_pretrained into a temporary folder beside
 cache_dir()/tiny/<name>/ and renamed into place, so a half-written folder is never used. The tokenizer is a small
@@ -14,51 +16,11 @@ from pathlib import Path
 from typing import Callable
 
 from mqeval.errors import UnknownNameError
+from mqeval.model.tiny.tokenizer import tiny_tokenizer
 from mqeval.paths import cache_dir
 
 # Bump when a builder changes, so stale folders are rebuilt.
 TINY_VERSION = "v1"
-
-_WORDS = (
-    "a an the of and with on in under above below left right next to behind front photo image picture of "
-    "red orange yellow green blue purple pink brown black white gray circle square triangle star cross ring "
-    "one two three four five six seven eight nine ten cat dog car bird tree house person apple cup table "
-    "small large big tiny bright dark make it change color turn into remove add background scene edit draw"
-).split()
-
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}IMAGE_SLOT{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-def tiny_tokenizer(extra_special: tuple[str, ...], image_slot: str = "", named: dict[str, str] | None = None):
-    """A byte-level BPE tokenizer with Qwen-style chat tokens; `image_slot` is what an image part renders to;
-    `named` special tokens (name -> token, e.g. image_token) become attributes of the tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *extra_special, *(named or {}).values()]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=480, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    corpus = [" ".join(_WORDS[i:] + _WORDS[:i]) for i in range(len(_WORDS))]
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>", padding_side="left",
-        extra_special_tokens=dict(named) if named else list(extra_special) if extra_special else None,
-    )
-    fast.chat_template = CHAT_TEMPLATE.replace("IMAGE_SLOT", image_slot)
-    return fast
-
 
 def _build_causal_lm(out: Path) -> None:
     import torch
@@ -76,9 +38,9 @@ def _build_causal_lm(out: Path) -> None:
 
 
 def _builders() -> dict[str, Callable[[Path], None]]:
-    from mqeval.model import tiny_builders, tiny_pipelines
+    from mqeval.model.tiny import components, pipelines
 
-    return {"causal_lm": _build_causal_lm, **tiny_builders.BUILDERS, **tiny_pipelines.BUILDERS}
+    return {"causal_lm": _build_causal_lm, **components.BUILDERS, **pipelines.BUILDERS}
 
 
 def tiny_names() -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from mqeval.benchmarks.geneval_argsort import official_order
+from mqeval.benchmarks.geneval.argsort import official_order
 from mqeval.contract.detection import Detection
 
 TASKS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
@@ -69,7 +69,7 @@ def select_detections(
 
     As the official code: scores and threshold compared in float32 (mmdet's arrays are float32 and numpy casts the
     Python threshold to the array's type, so float32(0.3) itself is not above 0.3); each class's detections, in the
-    detector's order, ordered by `np.argsort(scores)[::-1]` under numpy 1.23 (geneval_argsort: later detection first
+    detector's order, ordered by `np.argsort(scores)[::-1]` under numpy 1.23 (argsort.py: later detection first
     among ties), then thresholded, then cut. With `thresholds.float32_scores` False: float64 scores, best first,
     ties in the detector's order.
     """
