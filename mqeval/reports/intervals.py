@@ -36,7 +36,7 @@ def resolve_aggregate(run: Run, lookup: BenchmarkLookup = default_lookup) -> tup
     if not getattr(bench, "aggregatable", False):
         return None, f"no CI: {run.benchmark_name} is not aggregatable from per-sample records (FID-like)"
     spec = getattr(bench, "spec", None)
-    version = str(run.benchmark.get("version", ""))
+    version = run.record.benchmark.version
     if spec is not None and version and str(spec.version) != version:
         return None, f"no CI: run used {run.benchmark_name} v{version}, this checkout has v{spec.version}"
     if not run.samples:

@@ -36,32 +36,28 @@ class Run:
 
     @property
     def run_id(self) -> str:
-        return str(self.results.get("run_id") or self.path.name)
+        return self.record.run_id
 
     @property
     def created(self) -> str:
-        return str(self.results.get("created") or "")
-
-    @property
-    def benchmark(self) -> dict[str, Any]:
-        return self.results.get("benchmark") or {}
+        return self.record.created
 
     @property
     def benchmark_name(self) -> str:
-        return str(self.benchmark.get("name", "?"))
+        return self.record.benchmark.name
 
     @property
     def checkpoint(self) -> str:
         """The weights the run used (folder, and sha256 of model.safetensors when recorded)."""
-        model = self.results.get("model") or {}
-        if model.get("random_init") and not model.get("checkpoint"):
+        model = self.record.model
+        if model.random_init and not model.checkpoint:
             return "random init"
-        sha = model.get("checkpoint_sha256")
-        return f"{model.get('checkpoint') or '?'}" + (f" ({sha[:12]})" if sha else "")
+        sha = model.checkpoint_sha256
+        return f"{model.checkpoint or '?'}" + (f" ({sha[:12]})" if sha else "")
 
     @property
     def variant_of(self) -> Optional[str]:
-        return self.benchmark.get("variant_of")
+        return self.record.benchmark.variant_of
 
     def per_sample(self) -> list[dict[str, Any]]:
         """The scorer's per-sample records as `aggregate` expects them: the store renames a scorer field that clashes
@@ -77,37 +73,39 @@ class Run:
 
     @property
     def card(self) -> str:
-        return str((self.results.get("model") or {}).get("card") or "?")
+        return self.record.model.card or "?"
 
     @property
     def metrics(self) -> dict[str, float]:
-        return dict(self.results.get("metrics") or {})
+        return dict(self.record.metrics)
 
     @property
     def warnings(self) -> list[str]:
         """What makes this run's numbers not the protocol's: random weights, --limit, changed sampling settings, and
         an incomplete result (missing or unusable images, unanswered judge requests)."""
-        return ([str(w) for w in self.results.get("warnings") or []]
-                + [f"incomplete: {reason}" for reason in self.results.get("incomplete") or []])
+        return list(self.record.warnings) + [f"incomplete: {reason}" for reason in self.record.incomplete]
 
     @property
     def higher_is_better(self) -> dict[str, bool]:
-        return dict(self.results.get("higher_is_better") or {})
+        return dict(self.record.higher_is_better)
 
     @property
     def prompt_set(self) -> str:
-        return str(self.benchmark.get("prompt_set") or "original")
+        return self.record.benchmark.prompt_set or "original"
+
+    @property
+    def _card_config(self) -> dict[str, Any]:
+        return self.record.model.config or {}
 
     @property
     def kind(self) -> str:
         """The card's model kind (runs recorded before kinds existed are MetaQuery runs)."""
-        config = (self.results.get("model") or {}).get("config") or {}
-        return str(config.get("kind") or "metaquery")
+        return str(self._card_config.get("kind") or "metaquery")
 
     @property
     def decoder_family(self) -> Optional[str]:
         """A MetaQuery run's decoder family: only MetaQuery cards have a `model:` block (None for other kinds)."""
-        config = (self.results.get("model") or {}).get("config") or {}
+        config = self._card_config
         block = config.get("model") or ({} if config.get("kind") else config)  # no `kind`: from before kinds existed
         family = (block.get("decoder") or {}).get("family")
         if family or config.get("kind"):
@@ -121,18 +119,16 @@ class Run:
 
     @property
     def compat_key(self) -> CompatKey:
-        scorer = self.results.get("scorer") or {}
-        data = self.benchmark.get("data_sha256")
-        data_text = json.dumps(data, sort_keys=True) if isinstance(data, dict) else str(data or "")
+        benchmark, scorer = self.record.benchmark, self.record.scorer
         return CompatKey(
-            self.benchmark_name,
-            str(self.benchmark.get("version", "")),
+            benchmark.name,
+            benchmark.version,
             self.prompt_set,
-            data_text,
-            str(scorer.get("name", "")),
-            str(scorer.get("version", "")),
-            str(scorer.get("weights") or ""),
-            "all" if self.benchmark.get("limit") is None else str(self.benchmark["limit"]),
+            json.dumps(benchmark.data_sha256, sort_keys=True),
+            scorer.name,
+            scorer.version,
+            scorer.weights or "",
+            "all" if benchmark.limit is None else str(benchmark.limit),
         )
 
 
