@@ -9,7 +9,7 @@ from mqeval.contract.scoring import ScoreOptions
 from mqeval.errors import ConfigError, DataIntegrityError
 from mqeval.generation.sharded_writer import generate
 from mqeval.results import schema
-from mqeval.results.record import build_run, model_record
+from mqeval.results.record import RunOrigin, SampleSelection, build_run, model_record
 from mqeval.results.schema import SchemaVersionError
 from mqeval.results.run import read_run
 from mqeval.results.store import load_runs, read_record, write_run
@@ -25,9 +25,9 @@ def make_run(run_dir, num_samples=3, limit=None):
     generate(bench, samples, FakePipeline(), settings, run_dir, group=FakeGroup(), progress=False)
     result = bench.score(run_dir / "images", samples, ScoreOptions())
     card = load_card("metaquery-tiny")
-    record, rows = build_run(run_dir, bench, samples, num_samples + 2 if limit else num_samples, limit, result,
-                             run_dir / "images", model=model_record(card, None), settings=settings, batch_size=4,
-                             device="cpu", num_processes=1, warnings=["test warning"])
+    selection = SampleSelection(samples, num_samples + 2 if limit else num_samples, limit)
+    origin = RunOrigin(model=model_record(card, None), settings=settings, batch_size=4, warnings=("test warning",))
+    record, rows = build_run(run_dir, bench, selection, result, run_dir / "images", origin, "cpu")
     return record, write_run(run_dir, record, rows)
 
 

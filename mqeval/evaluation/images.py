@@ -22,7 +22,7 @@ from mqeval.generation.distributed import is_main_process
 from mqeval.generation.lock import run_lock
 from mqeval.generation.sharded_writer import GenerationReport, images_dir_of
 from mqeval.paths import default_run_dir
-from mqeval.results.record import model_record
+from mqeval.results.record import RunOrigin, SampleSelection, model_record
 from mqeval.results.schema import RunRecord
 
 
@@ -38,11 +38,12 @@ class ImageEvaluator(Evaluator):
                 return None
             target = ScoringTarget(
                 run_dir=job.run_dir, images_dir=images_dir_of(job.run_dir), benchmark=plan.benchmark,
-                samples=plan.samples, num_available=plan.num_available, limit=plan.limit,
-                model=model_record(plan.card, plan.checkpoint, plan.checkpoint_sha256), settings=plan.settings,
-                batch_size=job.batch_size, warnings=plan.warnings(),
-                num_processes=max(request.num_processes, int(os.environ.get("WORLD_SIZE", "1"))),
-                precision=job.acceleration.resolved(request.device),
+                selection=SampleSelection(plan.samples, plan.num_available, plan.limit),
+                origin=RunOrigin(
+                    model=model_record(plan.card, plan.checkpoint, plan.checkpoint_sha256), settings=plan.settings,
+                    batch_size=job.batch_size, warnings=tuple(plan.warnings()),
+                    num_processes=max(request.num_processes, int(os.environ.get("WORLD_SIZE", "1"))),
+                    precision=job.acceleration.resolved(request.device)),
             )
             return score_and_record(target, options, request.scoring.strict)
 
@@ -70,10 +71,10 @@ class ImageEvaluator(Evaluator):
         run_dir = request.out or origin.run_dir
         with run_lock(run_dir):
             target = ScoringTarget(
-                run_dir=run_dir, images_dir=origin.images_dir, benchmark=bench, samples=samples,
-                num_available=total, limit=request.limit,
-                model=model_record(origin.card, None, origin.checkpoint_sha256), settings=origin.settings,
-                batch_size=origin.batch_size, num_processes=1, warnings=warnings,
+                run_dir=run_dir, images_dir=origin.images_dir, benchmark=bench,
+                selection=SampleSelection(samples, total, request.limit),
+                origin=RunOrigin(model=model_record(origin.card, None, origin.checkpoint_sha256),
+                                 settings=origin.settings, batch_size=origin.batch_size, warnings=tuple(warnings)),
             )
             return score_and_record(target, options, request.scoring.strict)
 

@@ -13,10 +13,9 @@ from mqeval.contract.samples import Sample
 from mqeval.contract.scoring import ScoreOptions, ScoreResult
 from mqeval.errors import DataIntegrityError
 from mqeval.evaluation.plan import warn
-from mqeval.generation.settings import GenerationSettings
-from mqeval.results.record import build_run, incomplete_reasons
+from mqeval.results.record import RunOrigin, SampleSelection, build_run, incomplete_reasons
 from mqeval.results.store import write_run
-from mqeval.results.schema import ModelRecord, RunRecord
+from mqeval.results.schema import RunRecord
 from mqeval.run_folder import RunFolder
 
 
@@ -27,26 +26,15 @@ class ScoringTarget:
     run_dir: Path  # where results.json + samples.jsonl go
     images_dir: Path
     benchmark: Benchmark
-    samples: list[Sample]
-    num_available: int
-    limit: Optional[int]
-    model: ModelRecord
-    settings: Optional[GenerationSettings]  # None: images of unknown origin
-    batch_size: Optional[int]
-    num_processes: int
-    warnings: list[str]
-    precision: Optional[str] = None
+    selection: SampleSelection
+    origin: RunOrigin
 
 
 def score_and_record(target: ScoringTarget, options: ScoreOptions, strict: bool) -> tuple[RunRecord, Path]:
     """Score, write results.json + samples.jsonl and the sample grid; return the record and its path."""
-    result = score_images(target.benchmark, target.samples, target.images_dir, options, strict=strict)
-    record, rows = build_run(
-        target.run_dir, target.benchmark, target.samples, target.num_available, target.limit, result,
-        target.images_dir, model=target.model, settings=target.settings, batch_size=target.batch_size,
-        device=options.device, num_processes=target.num_processes, warnings=target.warnings,
-        precision=target.precision,
-    )
+    result = score_images(target.benchmark, target.selection.samples, target.images_dir, options, strict=strict)
+    record, rows = build_run(target.run_dir, target.benchmark, target.selection, result, target.images_dir,
+                             target.origin, options.device)
     path = write_run(target.run_dir, record, rows)
     write_sample_grid(target.run_dir, rows)
     return record, path

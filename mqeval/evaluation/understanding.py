@@ -13,7 +13,7 @@ from mqeval.generation.acceleration import Acceleration
 from mqeval.generation.lock import run_lock
 from mqeval.model.kinds import kind_of
 from mqeval.paths import default_run_dir
-from mqeval.results.record import build_run, model_record
+from mqeval.results.record import RunOrigin, SampleSelection, build_run, model_record
 from mqeval.results.store import write_run
 from mqeval.results.schema import RunRecord
 from mqeval.run_folder import RunFolder
@@ -45,10 +45,10 @@ class UnderstandingEvaluator(Evaluator):
                                         batch_size=batch_size, adapter=request.adapter)
         run_dir = Path(request.out or default_run_dir(suite.name, card.name))
         with run_lock(run_dir):
-            record, rows = build_run(run_dir, suite, [], 0, None, result, RunFolder(run_dir).images,
-                                     model=model_record(card, checkpoint, sha), settings=None,
-                                     batch_size=batch_size, device=request.device, num_processes=1,
-                                     warnings=warnings)
+            origin = RunOrigin(model=model_record(card, checkpoint, sha), batch_size=batch_size,
+                               warnings=tuple(warnings))
+            record, rows = build_run(run_dir, suite, SampleSelection(), result, RunFolder(run_dir).images, origin,
+                                     request.device)
             return record, write_run(run_dir, record, rows)
 
 

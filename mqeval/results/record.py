@@ -3,6 +3,7 @@ and its checkpoint hash, the benchmark's version and data, the scorer, the setti
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -40,26 +41,35 @@ def incomplete_reasons(result: ScoreResult) -> list[str]:
     return reasons
 
 
-def build_run(
-    run_dir: Path,
-    benchmark: "Benchmark",
-    samples: list[Sample],
-    num_available: int,
-    limit: Optional[int],
-    result: ScoreResult,
-    images_dir: Path,
-    *,
-    model: ModelRecord,
-    settings: Optional[GenerationSettings],
-    batch_size: Optional[int],
-    device: str,
-    num_processes: int,
-    warnings: list[str],
-    precision: Optional[str] = None,
-) -> tuple[RunRecord, list[dict]]:
+@dataclass(frozen=True)
+class SampleSelection:
+    """The samples a result covers: the first `limit` of the benchmark's `num_available`, or all of them. Empty for
+    the understanding suites, whose questions lmms-eval holds."""
+
+    samples: list[Sample] = field(default_factory=list)
+    num_available: int = 0
+    limit: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class RunOrigin:
+    """How a run's images (or answers) were made, as its record states it."""
+
+    model: ModelRecord
+    settings: Optional[GenerationSettings] = None  # None: images of unknown origin, or no images at all
+    batch_size: Optional[int] = None
+    num_processes: int = 1
+    precision: Optional[str] = None
+    warnings: tuple[str, ...] = ()
+
+
+def build_run(run_dir: Path, benchmark: "Benchmark", selection: SampleSelection, result: ScoreResult,
+              images_dir: Path, origin: RunOrigin, device: str) -> tuple[RunRecord, list[dict]]:
     """The record of a scored run and its samples.jsonl rows (image paths relative to `run_dir`)."""
     run_dir = Path(run_dir)
     spec = benchmark.spec
+    samples, num_available, limit = selection.samples, selection.num_available, selection.limit
+    settings, batch_size, precision = origin.settings, origin.batch_size, origin.precision
     generation = None
     if settings is not None:
         generation = {**to_dict(settings), "batch_size": batch_size}
@@ -74,14 +84,14 @@ def build_run(
             prompt_set=getattr(benchmark.options, "prompt_set", None), data_sha256=benchmark.data_hashes(),
             num_samples=len(samples), limit=limit if limit is not None and limit < num_available else None,
         ),
-        model=model,
+        model=origin.model,
         generation=generation,
         scorer=ScorerRecord(name=result.scorer.name, version=result.scorer.version, weights=result.scorer.weights,
                             notes=tuple(result.scorer.notes)),
         metrics={k: float(v) for k, v in result.metrics.items()},
         higher_is_better=dict(result.higher_is_better),
-        environment=EnvironmentRecord(**collect_environment(device, num_processes)),
-        warnings=tuple(warnings) + tuple(result.warnings),
+        environment=EnvironmentRecord(**collect_environment(device, origin.num_processes)),
+        warnings=tuple(origin.warnings) + tuple(result.warnings),
         incomplete=tuple(incomplete_reasons(result)),
         image_issues=dict(result.image_issues),
     )
