@@ -11,9 +11,6 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 IMAGES_DIRNAME = "images"
 MANIFEST_NAME = "generation.json"
 LEDGER_NAME = "images.sha256"
@@ -23,39 +20,3 @@ RESULTS_NAME = "results.json"
 SAMPLES_NAME = "samples.jsonl"
 GRID_NAME = "grid.png"
 
-
-@dataclass(frozen=True)
-class RunFolder:
-    root: Path
-
-    @property
-    def images(self) -> Path:
-        return Path(self.root) / IMAGES_DIRNAME
-
-    @property
-    def manifest(self) -> Path:
-        return Path(self.root) / MANIFEST_NAME
-
-    @property
-    def ledger(self) -> Path:
-        return Path(self.root) / LEDGER_NAME
-
-    @property
-    def lock(self) -> Path:
-        return Path(self.root) / LOCK_NAME
-
-    @property
-    def worker_plan(self) -> Path:
-        return Path(self.root) / PLAN_NAME
-
-    @property
-    def results(self) -> Path:
-        return Path(self.root) / RESULTS_NAME
-
-    @property
-    def samples(self) -> Path:
-        return Path(self.root) / SAMPLES_NAME
-
-    @property
-    def grid(self) -> Path:
-        return Path(self.root) / GRID_NAME

@@ -16,7 +16,7 @@ from mqeval.evaluation.plan import warn
 from mqeval.results.record import RunOrigin, SampleSelection, build_run, incomplete_reasons
 from mqeval.results.store import write_run
 from mqeval.results.schema import RunRecord
-from mqeval.run_folder import RunFolder
+from mqeval.run_folder import GRID_NAME
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def write_sample_grid(run_dir: Path, rows: list[dict]) -> Optional[Path]:
     tasks, with their images and verdicts."""
     from mqeval.reports.figures import sample_grid
 
-    grid = sample_grid(rows, Path(run_dir), RunFolder(run_dir).grid)
+    grid = sample_grid(rows, Path(run_dir), Path(run_dir) / GRID_NAME)
     if grid is not None:
         print(f"image grid: {grid}", file=sys.stderr)
     return grid

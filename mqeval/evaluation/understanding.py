@@ -16,7 +16,7 @@ from mqeval.paths import default_run_dir
 from mqeval.results.record import RunOrigin, SampleSelection, build_run, model_record
 from mqeval.results.store import write_run
 from mqeval.results.schema import RunRecord
-from mqeval.run_folder import RunFolder
+from mqeval.run_folder import IMAGES_DIRNAME
 from mqeval.zoo import resolve_card
 
 DEFAULT_BATCH_SIZE = 4
@@ -47,7 +47,7 @@ class UnderstandingEvaluator(Evaluator):
         with run_lock(run_dir):
             origin = RunOrigin(model=model_record(card, checkpoint, sha), batch_size=batch_size,
                                warnings=tuple(warnings))
-            record, rows = build_run(run_dir, suite, SampleSelection(), result, RunFolder(run_dir).images, origin,
+            record, rows = build_run(run_dir, suite, SampleSelection(), result, run_dir / IMAGES_DIRNAME, origin,
                                      request.device)
             return record, write_run(run_dir, record, rows)
 
