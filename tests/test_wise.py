@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from mqeval.benchmarks.catalog import PLUGINS, load_benchmark, load_spec
@@ -210,3 +211,32 @@ def test_missing_image_and_flat_layout(standins, tmp_path):
         assert server.requests[0]["model"] == "gpt-4o-2024-05-13"  # the protocol's default judge
     assert result.metrics["num_missing_images"] == 1 and result.metrics["num_scored"] == 2
     assert any("missing" in w for w in result.warnings)
+
+
+def test_an_answer_outside_the_protocol_range_is_unparseable_never_averaged(standins, tmp_path):
+    """"Consistency: 9" is a digit the official regex takes; on WISE's 0-2 scale it is no score (it would put a
+    category mean at 4.5 on a 0-1 scale). Asked again, then counted; a run where nothing parses is an error."""
+    from mqeval.evaluation.scoring import check_scored
+    from mqeval.results.record import incomplete_reasons
+
+    assert protocol.parse_legacy("Consistency: 9\nRealism: 1\nAesthetic Quality: 1") is None
+    assert protocol.parse_legacy("Consistency: 2\nRealism: 3\nAesthetic Quality: 1") is None
+    assert protocol.parse_legacy("Consistency: 2\nRealism: 2\nAesthetic Quality: 2") == \
+        {"consistency": 2.0, "realism": 2.0, "aesthetic_quality": 2.0}
+    bench = standin_benchmark("wise", standins)
+    samples = [s for s in bench.samples(standins) if int(s.sample_id) in PICKED][:3]
+    out = tmp_path / "images"
+    write_images(bench, samples, out)
+    with FakeOpenAIServer(answer=lambda r: "Consistency: 9\nRealism: 1\nAesthetic Quality: 1") as server:
+        options = ScoreOptions(cache_dir=tmp_path / "cache", judge=JudgeOptions(base_url=server.base_url, model="X"),
+                               data_dir=str(standins))
+        result = bench.score(out, samples, options)
+        assert server.num_chat_requests == 3 * bench.options.parse_attempts
+    assert result.metrics["num_scored"] == 0 and result.metrics["num_unparseable"] == 3
+    assert all(r["status"] == "unparseable" and "wiscore" not in r for r in result.per_sample)
+    assert all(v <= 1 for k, v in result.metrics.items() if not k.startswith(("num_", "judge_")) and v == v)
+    reasons = incomplete_reasons(result)
+    assert reasons
+    record = SimpleNamespace(metrics=result.metrics, incomplete=tuple(reasons))
+    with pytest.raises(DataIntegrityError, match="nothing could be scored"):
+        check_scored(record, tmp_path / "results.json")

@@ -30,11 +30,15 @@ if TYPE_CHECKING:
 
 
 def incomplete_reasons(result: ScoreResult) -> list[str]:
-    """Why a result covers less than the protocol asks: unusable images, unanswered judge requests, no value."""
+    """Why a result covers less than the protocol asks: unusable images, unanswered or unparseable judge requests,
+    no value."""
     reasons = list(result.incomplete)
     unanswered = int(result.metrics.get("judge_failures", 0) or 0)
     if unanswered:
         reasons.append(f"{unanswered} judge request(s) unanswered")
+    unparseable = int(result.metrics.get("judge_unparseable", 0) or 0)
+    if unparseable:  # outside the protocol's form or range after every retry: counted, never averaged
+        reasons.append(f"{unparseable} judge answer(s) unparseable")
     empty = [k for k, v in result.metrics.items() if not math.isfinite(v)]
     if empty:
         reasons.append(f"no value for {', '.join(empty)}")

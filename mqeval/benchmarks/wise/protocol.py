@@ -37,6 +37,7 @@ def category_of(prompt_id: int, protocol: str) -> Optional[str]:
     return None
 
 
+LEGACY_RANGE = (0, 2)  # each of the three dimensions, as the official instructions ask for them
 _LEGACY_KEYED = re.compile(r"\*{0,2}(Consistency|Realism|Aesthetic Quality)\*{0,2}\s*[:]?\s*(\d)", re.IGNORECASE)
 _LEGACY_BARE = re.compile(r"(?m)^\s*([0-2])\s*$")
 _VERIFIED_KEYED = re.compile(r"\*{0,2}Score\*{0,2}\s*[:]?\s*([01])\b", re.IGNORECASE)
@@ -48,7 +49,9 @@ def parse_legacy(text: str) -> Optional[dict[str, float]]:
     """{"consistency", "realism", "aesthetic_quality"} from a judge answer, or None if any is missing.
 
     Like the official parser: labelled lines first (later duplicates win); only when no label is found at all,
-    three bare lines holding 0, 1 or 2 are read in order.
+    three bare lines holding 0, 1 or 2 are read in order. Unlike it, a labelled digit outside 0..2 ("Consistency: 9",
+    which the official regex takes and which would put a WiScore above 1) makes the answer unparseable: it is asked
+    again and, if it stays so, counted as failed, never averaged.
     """
     scores: dict[str, float] = {}
     for key, value in _LEGACY_KEYED.findall(text):
@@ -58,7 +61,10 @@ def parse_legacy(text: str) -> Optional[dict[str, float]]:
         if len(bare) >= 3:
             scores = {"consistency": float(bare[0]), "realism": float(bare[1]), "aesthetic_quality": float(bare[2])}
     needed = ("consistency", "realism", "aesthetic_quality")
-    return {key: scores[key] for key in needed} if all(key in scores for key in needed) else None
+    low, high = LEGACY_RANGE
+    if not all(key in scores and low <= scores[key] <= high for key in needed):
+        return None
+    return {key: scores[key] for key in needed}
 
 
 def parse_verified(text: str) -> Optional[dict[str, float]]:
