@@ -77,7 +77,3 @@ def materialize(model_id: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-if __name__ == "__main__":  # python -m mqeval.model.tiny tiny://<name>: build one tiny model into the cache
-    materialize(sys.argv[1])
