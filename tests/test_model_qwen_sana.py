@@ -22,15 +22,18 @@ def edit_inputs():
     return [[Image.new("RGB", (40, 30), (200, 30, 30))], [Image.new("RGB", (64, 64), (20, 40, 220))]]
 
 
-def test_uses_the_tokenizers_vision_markers(model):
+def test_markers_are_learned_as_the_official_code_adds_them_unless_the_card_asks_for_the_tokenizers_pair(model):
+    assert model.backbone.marker_ids() is None  # the official <begin_of_img> / <end_of_img> rows: learned
+    assert model.query_tokens.markers.shape == (2, model.backbone.hidden_size)
+    model.backbone.markers = "tokenizer-pair"
     vocab = model.backbone.tokenizer.get_vocab()
     assert model.backbone.marker_ids() == (vocab["<|vision_start|>"], vocab["<|vision_end|>"])
-    assert model.query_tokens.markers is None
+    model.backbone.markers = "learned"
     assert model.connector.encoder.layers[0].attn.num_heads == 1  # width 32 -> max(1, 32 // 64)
     # Sana's caption features were Gemma-scaled: the connector's output norm starts at sqrt(5.5)
     assert torch.allclose(model.connector.out_norm.weight, torch.full((32,), 5.5**0.5))
-    size = model.backbone.processor.image_processor.size  # the tiny processor's budget lies inside the official one
-    assert (size["shortest_edge"], size["longest_edge"]) == (56 * 56, 56 * 56)
+    size = model.backbone.processor.image_processor.size  # the official budget, whatever the processor says
+    assert (size["shortest_edge"], size["longest_edge"]) == (256 * 28 * 28, 1280 * 28 * 28)
 
 
 def test_text_and_editing_losses_train_only_queries_and_connector(model):

@@ -3,7 +3,11 @@
 Both are built around a bidirectional Qwen2-style encoder: pre-RMSNorm blocks, rotary position embedding over the
 token positions, RMSNorm on queries and keys (QK-norm), SwiGLU MLP of 4x width. Enc-Proj encodes at the MLLM width
 and then projects (Linear -> GELU(tanh) -> Linear -> RMSNorm); Proj-Enc projects first and encodes at the decoder
-width.
+width, its encoder's final norm giving the output scale.
+
+Layout "official" is the authors' Qwen2Encoder (models/transformer_encoder.py @ 206f6de): QK-norm with one gain per
+head, after the rotary embedding, and no final norm in Enc-Proj's encoder. "mqeval-v1" is mqeval's first connector
+(one QK-norm gain for all heads, before the rotary embedding, a final encoder norm), which trained checkpoints use.
 """
 from __future__ import annotations
 
@@ -41,16 +45,30 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return x * cos + rotated * sin
 
 
+class HeadNorm(nn.Module):
+    """The official QK-norm: x / |x| * sqrt(head_dim) * gain, with a gain per head; x is [B, H, L, head_dim]."""
+
+    def __init__(self, head_dim: int, num_heads: int):
+        super().__init__()
+        self.scale = head_dim**0.5
+        self.gamma = nn.Parameter(torch.ones(num_heads, 1, head_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1) * self.gamma * self.scale
+
+
 class EncoderAttention(nn.Module):
-    def __init__(self, width: int, num_heads: int):
+    def __init__(self, width: int, num_heads: int, layout: str):
         super().__init__()
         self.num_heads, self.head_dim = num_heads, width // num_heads
         self.q_proj = nn.Linear(width, width, bias=True)
         self.k_proj = nn.Linear(width, width, bias=True)
         self.v_proj = nn.Linear(width, width, bias=True)
         self.o_proj = nn.Linear(width, width, bias=False)
-        self.q_norm = rms_norm(self.head_dim)
-        self.k_norm = rms_norm(self.head_dim)
+        self.norm_after_rotary = layout == "official"
+        norm = (lambda: HeadNorm(self.head_dim, num_heads)) if self.norm_after_rotary else (
+            lambda: rms_norm(self.head_dim))
+        self.q_norm, self.k_norm = norm(), norm()
 
     def forward(self, x, cos, sin, key_mask: torch.Tensor | None) -> torch.Tensor:
         b, n, _ = x.shape
@@ -58,8 +76,11 @@ class EncoderAttention(nn.Module):
         def heads(t: torch.Tensor) -> torch.Tensor:
             return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
-        q = apply_rotary(self.q_norm(heads(self.q_proj(x))), cos, sin)
-        k = apply_rotary(self.k_norm(heads(self.k_proj(x))), cos, sin)
+        q, k = heads(self.q_proj(x)), heads(self.k_proj(x))
+        if self.norm_after_rotary:
+            q, k = self.q_norm(apply_rotary(q, cos, sin)), self.k_norm(apply_rotary(k, cos, sin))
+        else:
+            q, k = apply_rotary(self.q_norm(q), cos, sin), apply_rotary(self.k_norm(k), cos, sin)
         v = heads(self.v_proj(x))
         attn_mask = None if key_mask is None else key_mask[:, None, None, :].bool()
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=False)
@@ -67,11 +88,11 @@ class EncoderAttention(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    def __init__(self, width: int, num_heads: int, mlp_ratio: float):
+    def __init__(self, width: int, num_heads: int, mlp_ratio: float, layout: str):
         super().__init__()
         hidden = int(width * mlp_ratio)
         self.input_norm = rms_norm(width)
-        self.attn = EncoderAttention(width, num_heads)
+        self.attn = EncoderAttention(width, num_heads, layout)
         self.post_attention_norm = rms_norm(width)
         self.gate_proj = nn.Linear(width, hidden, bias=False)
         self.up_proj = nn.Linear(width, hidden, bias=False)
@@ -86,15 +107,16 @@ class EncoderLayer(nn.Module):
 class BidirectionalEncoder(nn.Module):
     """Qwen2-style transformer encoder without a causal mask. Padded keys are masked; padded rows pass through."""
 
-    def __init__(self, width: int, config: ConnectorConfig):
+    def __init__(self, width: int, config: ConnectorConfig, final_norm: bool = True):
         super().__init__()
         num_heads = config.num_heads or max(1, width // 64)
         if width % num_heads or (width // num_heads) % 2:
             raise ConfigError(f"connector: width {width} does not split into {num_heads} heads of even size")
         self.rope_theta = config.rope_theta
         self.head_dim = width // num_heads
-        self.layers = nn.ModuleList(EncoderLayer(width, num_heads, config.mlp_ratio) for _ in range(config.num_layers))
-        self.norm = rms_norm(width)
+        self.layers = nn.ModuleList(EncoderLayer(width, num_heads, config.mlp_ratio, config.layout)
+                                    for _ in range(config.num_layers))
+        self.norm = rms_norm(width) if final_norm else None
         for module in self.modules():  # Qwen2-style init (the official connector uses initializer_range 0.014)
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=INIT_STD)
@@ -109,7 +131,7 @@ class BidirectionalEncoder(nn.Module):
         cos, sin = rotary_cos_sin(positions, self.head_dim, self.rope_theta)
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
-        return self.norm(x)
+        return x if self.norm is None else self.norm(x)
 
 
 def projector(in_dim: int, out_dim: int) -> nn.Sequential:
@@ -119,7 +141,7 @@ def projector(in_dim: int, out_dim: int) -> nn.Sequential:
 class EncProjConnector(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, config: ConnectorConfig, output_scale: float = 1.0):
         super().__init__()
-        self.encoder = BidirectionalEncoder(in_dim, config)
+        self.encoder = BidirectionalEncoder(in_dim, config, final_norm=config.layout != "official")
         self.projector = projector(in_dim, out_dim)
         self.out_norm = rms_norm(out_dim, eps=1e-5, scale=output_scale)
 

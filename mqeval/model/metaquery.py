@@ -26,6 +26,10 @@ from mqeval.model.decoders.base import Generators, rand
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 FORMAT = "mqeval-metaquery"
+# 2: the connector layout and the query markers are saved (version 1 predates both: its connector is "mqeval-v1"
+# and its markers the tokenizer's pair, the only ones it had).
+FORMAT_VERSION = 2
+_VERSION_1_DEFAULTS = {"connector": {"layout": "mqeval-v1"}, "condition": {"markers": "tokenizer-pair"}}
 
 
 @dataclass
@@ -66,6 +70,17 @@ def check_base_models(config: MetaQueryConfig) -> None:
     backbone_folder(config.backbone)
     if config.decoder.model_id:
         diffusers_source(config.decoder)
+
+
+def write_config(directory: Path, config: MetaQueryConfig) -> None:
+    """A checkpoint's config.json: the MetaQueryConfig, naming the base models."""
+    from mqeval.fileio import write_json
+
+    write_json(Path(directory) / CONFIG_NAME, {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "base_models": {"backbone": config.backbone.model_id, "decoder": config.decoder.model_id},
+        "config": to_dict(config),
+    })
 
 
 def black_like(image: Any) -> Any:
@@ -218,7 +233,7 @@ class MetaQuery(nn.Module):
         `tensors`: the saved parts when this module's own parameters are shards (FSDP gathers them first)."""
         from safetensors.torch import save_file
 
-        from mqeval.fileio import atomic_path, write_json
+        from mqeval.fileio import atomic_path
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -227,11 +242,7 @@ class MetaQuery(nn.Module):
             tensors = {name: params[name].detach().cpu().contiguous() for name in self.saved_parameter_names()}
         with atomic_path(directory / WEIGHTS_NAME) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "pt"})
-        write_json(directory / CONFIG_NAME, {
-            "format": FORMAT, "format_version": 1,
-            "base_models": {"backbone": self.config.backbone.model_id, "decoder": self.config.decoder.model_id},
-            "config": to_dict(self.config),
-        })
+        write_config(directory, self.config)
         return directory
 
     @classmethod
@@ -243,7 +254,11 @@ class MetaQuery(nn.Module):
         raw = json.loads(path.read_text())
         if raw.get("format") != FORMAT:
             raise UserError(f"{path} is not an mqeval MetaQuery config (format={raw.get('format')!r})")
-        return from_dict(MetaQueryConfig, raw["config"], str(path))
+        config = dict(raw["config"])
+        if raw.get("format_version", 1) == 1:
+            for block, defaults in _VERSION_1_DEFAULTS.items():
+                config[block] = {**defaults, **config.get(block, {})}
+        return from_dict(MetaQueryConfig, config, str(path))
 
     @classmethod
     def from_pretrained(
@@ -275,14 +290,16 @@ class MetaQuery(nn.Module):
 
         state = load_file(str(weights), device="cpu")
         expected = set(self.saved_parameter_names())
+        params = dict(self.named_parameters())
         missing = sorted(n for n in expected - set(state) if not n.startswith(tuple(new_parameters)))
-        unexpected = sorted(set(state) - expected)
+        # Parameters beyond the trainable ones may be saved too (a checkpoint converted from the official format
+        # holds the whole model); they must still be this model's parameters.
+        unexpected = sorted(set(state) - set(params))
         if missing or unexpected:
             raise UserError(
                 f"{weights} does not fit the model built from its config: missing {missing[:5]}, "
                 f"unexpected {unexpected[:5]}"
             )
-        params = dict(self.named_parameters())
         with torch.no_grad():
             for name, tensor in state.items():
                 if params[name].shape != tensor.shape:

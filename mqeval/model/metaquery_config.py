@@ -37,6 +37,10 @@ class ConditionConfig:
         "You will be given an image or its caption. "
         "Please describe the content of the image in detail in your own words."
     )
+    # The <begin>/<end> around the queries: two learned vectors (the official code's new <begin_of_img> /
+    # <end_of_img> vocabulary rows), or the tokenizer's own begin/end-of-image pair when it has one (mqeval's first
+    # layout; learned where the tokenizer has no pair).
+    markers: Literal["learned", "tokenizer-pair"] = "learned"
 
 
 EncodingMode = Literal["full-sequence", "frozen-prefix"]
@@ -66,6 +70,10 @@ class ConnectorConfig:
     """Enc-Proj: encoder at the MLLM width, then project. Proj-Enc: project, then encode at the decoder width."""
 
     architecture: Literal["enc-proj", "proj-enc"] = "enc-proj"
+    # "official": the authors' Qwen2Encoder (QK-norm with a gain per head, applied after the rotary embedding; no
+    # final norm in Enc-Proj's encoder). "mqeval-v1": mqeval's first connector (one QK-norm gain shared by the
+    # heads, before the rotary embedding; a final encoder norm), kept for checkpoints trained with it.
+    layout: Literal["official", "mqeval-v1"] = "official"
     num_layers: int = 24
     num_heads: Optional[int] = None  # None -> encoder width / 64
     mlp_ratio: float = 4.0

@@ -25,4 +25,5 @@ def build_backbone(config: "BackboneConfig", condition: Optional["ConditionConfi
     backbone = BACKBONES.get(config.family)(config, dtype)
     backbone.max_prompt_tokens = condition.max_prompt_tokens
     backbone.system_prompt = condition.system_prompt
+    backbone.markers = condition.markers
     return backbone

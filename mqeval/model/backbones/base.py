@@ -6,8 +6,9 @@ Sequence layout (rows left-padded so every row ends at the same place):
 
 The N query slots hold placeholder ids whose embeddings are replaced by the trainable query vectors (an
 nn.Parameter owned by the MetaQuery module, never the embedding matrix). <begin>/<end> are the tokenizer's own
-begin/end-of-image tokens when it has a pair (Qwen: <|vision_start|>/<|vision_end|>); otherwise two learned marker
-vectors take their place. Attention is causal over the whole sequence (the LLM's own mask).
+begin/end-of-image tokens when the condition asks for them (markers "tokenizer-pair") and it has a pair (Qwen:
+<|vision_start|>/<|vision_end|>); otherwise two learned marker vectors (the official code's <begin_of_img> /
+<end_of_img> rows). Attention is causal over the whole sequence (the LLM's own mask).
 """
 from __future__ import annotations
 
@@ -96,7 +97,10 @@ class Backbone(nn.Module):
         return torch.float32 if self.config.tuning == "full" else (override or DTYPES[self.config.dtype])
 
     def marker_ids(self) -> Optional[tuple[int, int]]:
-        """The tokenizer's begin/end-of-image ids; looked up once (building the vocabulary dict is not cheap)."""
+        """The tokenizer's begin/end-of-image ids, when the condition uses them (markers "tokenizer-pair" and the
+        tokenizer has a pair); None: learned markers. Looked up once (building the vocabulary dict is not cheap)."""
+        if self.markers == "learned":
+            return None
         if not hasattr(self, "_marker_ids"):
             vocab = self.tokenizer.get_vocab()
             pairs = [(vocab[b], vocab[e]) for b, e in MARKER_PAIRS if b in vocab and e in vocab]
@@ -148,6 +152,7 @@ class Backbone(nn.Module):
 
     max_prompt_tokens: int = 256
     system_prompt: Optional[str] = None
+    markers: str = "learned"
 
     def forward(
         self,

@@ -12,11 +12,12 @@ class LlavaOneVisionBackbone(ProcessorBackbone):
     model_class = "LlavaOnevisionForConditionalGeneration"
 
     def prepare_image(self, image):
-        """Resize the short side to the vision tower's input size and center-crop a square, as the official code."""
-        from PIL import ImageOps
+        """Resize the short side to the vision tower's input size (384 px, the size the official code fixes) and
+        center-crop a square, with the official code's torchvision transforms (bilinear, antialiased)."""
+        from torchvision.transforms import v2
 
         side = self.model.config.vision_config.image_size
-        return ImageOps.fit(image, (side, side), method=3)  # 3 = bicubic
+        return v2.CenterCrop(side)(v2.Resize(side)(image))
 
     def run(self, input_ids, inputs_embeds, attention_mask, extras) -> torch.Tensor:
         inner = self.model.model

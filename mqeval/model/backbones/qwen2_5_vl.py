@@ -16,11 +16,9 @@ class Qwen25VLBackbone(ProcessorBackbone):
 
     def __init__(self, config, dtype=None):
         super().__init__(config, dtype)
-        # Clamp the processor's own budget into the official range (a processor with a smaller range keeps it).
+        # The official code passes this budget to AutoProcessor whatever the processor's own (models/model.py).
         size = dict(self.processor.image_processor.size)
-        high = min(size.get("longest_edge", MAX_PIXELS), MAX_PIXELS)
-        low = min(max(size.get("shortest_edge", MIN_PIXELS), MIN_PIXELS), high)
-        self.processor.image_processor.size = {**size, "shortest_edge": low, "longest_edge": high}
+        self.processor.image_processor.size = {**size, "shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
 
     def run(self, input_ids, inputs_embeds, attention_mask, extras) -> torch.Tensor:
         inner = self.model.model

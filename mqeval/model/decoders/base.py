@@ -185,6 +185,10 @@ class FlowDecoder(Decoder):
         x0 = self.encode(images, generator).float()
         noise = randn(x0.shape, generator, x0.device)
         s = shift_sigmas(rand((x0.shape[0],), generator, x0.device), self.train_shift)
+        return self.loss_at(x0, noise, s, cond, mask)
+
+    def loss_at(self, x0, noise, s, cond, mask) -> torch.Tensor:
+        """The loss for given clean latents, noise and sigmas [B] (what `loss` draws)."""
         s_ = s.view(-1, *([1] * (x0.dim() - 1)))
         x_t = (1 - s_) * x0 + s_ * noise
         pred = self.denoise(x_t.to(self.dtype), s * self.num_train_timesteps, cond, mask)

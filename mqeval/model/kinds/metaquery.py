@@ -23,15 +23,22 @@ class MetaQueryKind(ModelKind):
         """--checkpoint DIR wins; else the card's folder (none for random_init cards); one clear error when it is
         missing. The card's pinned sha256 holds for its own folder only (`--checkpoint` is the user's choice)."""
         from mqeval.fileio import checkpoint_sha256
+        from mqeval.model import official_checkpoint
+        from mqeval.model.official_conversion import converted_folder
 
         if override is not None:
             path = Path(override)
-            if not (path / "config.json").is_file():
+            if official_checkpoint.is_official(path):  # the authors' trainer wrote it: converted once, cached
+                path = converted_folder(path)
+            elif not (path / "config.json").is_file():
                 raise MissingCheckpointError(f"--checkpoint {path} is not a checkpoint folder (no config.json there)")
             return Weights(path, checkpoint_sha256(path))
         if card.checkpoint.random_init:
             return Weights()
         path = locate(card.checkpoint.path) if card.checkpoint.path is not None else None
+        if path is not None and official_checkpoint.is_official(path):
+            converted = converted_folder(path)  # no pin: the card names a folder its user trains
+            return Weights(converted, checkpoint_sha256(converted))
         if path is None or not (path / "config.json").is_file():
             where = f" at {path}" if path else ""
             how = card.checkpoint.source or (
