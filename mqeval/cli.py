@@ -252,10 +252,12 @@ def score(
 
 
 def _register_area_commands() -> None:
+    from mqeval.model.commands import register as register_model
     from mqeval.reports.commands import register as register_reports
     from mqeval.scorers.commands import register as register_scorers
     from mqeval.train.commands import register as register_train
 
+    register_model(app)
     register_train(app)
     register_reports(app)
     register_scorers(app)

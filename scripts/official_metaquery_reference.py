@@ -2,9 +2,11 @@
 computes, for mqeval to load and compare (scripts/check_official_metaquery.py, tests/test_official_checkpoint.py).
 
     PYTHONPATH=.official/metaquery:.official/metaquery-code python scripts/official_metaquery_reference.py OUT
+    ... official_metaquery_reference.py --load-check FOLDER OUT   (the official classes load FOLDER, e.g. written
+                                                                   by `mqeval convert-checkpoint to-official`)
 
-Runs only in the side environment of docs/official-code.md (transformers 4.49.0 and diffusers 0.32.2 in front of
-the lock's torch): mqeval is not imported. Nothing is downloaded: the base models are tiny random models built
+Runs only in the side environment of docs/official-code.md (transformers 4.49.0, diffusers 0.33.1 and
+huggingface-hub 0.29.1 in front of the lock's torch): mqeval is not imported. Nothing is downloaded: the base models are tiny random models built
 here from small configs and saved as local folders whose names contain what the official code looks for
 ("Qwen2.5-VL", "Sana"), standing in for the hub ids. OUT receives
 
@@ -70,11 +72,11 @@ def build_qwen2_5_vl(out: Path) -> None:
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIALS}
     config = Qwen2_5_VLConfig(
         vocab_size=len(tokenizer) + 5,  # embedding rows beyond the tokenizer, as the real models have
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+        hidden_size=128, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=1024, rope_theta=10000.0, rope_scaling={"type": "mrope", "mrope_section": [4, 6, 6]},
         tie_word_embeddings=False, pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|endoftext|>"],
         bos_token_id=None,
-        vision_config=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+        vision_config=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=128,
                            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
                            fullatt_block_indexes=[0], in_chans=3),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
@@ -209,6 +211,8 @@ def main(out: Path) -> None:
     build_sana(base / "Sana-tiny")
     model = official_model(base)
     model.save_pretrained(out / "run" / "checkpoint-1")
+    # An older checkpoint, for the newest-checkpoint rule; its weights are left out to keep the fixture small.
+    (out / "run" / "checkpoint-1" / "model.safetensors").unlink()
     perturb_trainable(model)
     model.save_pretrained(out / "run" / "checkpoint-2")
 
@@ -237,5 +241,28 @@ def main(out: Path) -> None:
     print(f"wrote {out}: {len(tensors)} reference tensors; loss {tensors['loss.value'].item():.6f}")
 
 
+def load_check(folder: Path, out: Path) -> int:
+    """Load `folder` as the authors' eval scripts do (find_newest_checkpoint, MetaQueryPipeline.from_pretrained)
+    and sample the first reference image's prompt and seed: 0 when it is identical to OUT's reference image; OUT
+    ending in .png: the image is written there instead (to compare with mqeval's from the same weights)."""
+    from safetensors.torch import load_file
+    from trainer_utils import find_newest_checkpoint
+    from pipeline_metaquery import MetaQueryPipeline
+
+    model = MetaQueryPipeline.from_pretrained(find_newest_checkpoint(str(folder)), _gradient_checkpointing=False)
+    image = model.float().eval().sample_images(caption=PROMPTS[1], guidance_scale=7.5, num_inference_steps=30,
+                                               generator=torch.Generator().manual_seed(100))[0]
+    if out.suffix == ".png":
+        image.save(out)
+        print(f"the official classes loaded {folder}: image written to {out}")
+        return 0
+    want = load_file(str(out / "reference.safetensors"))["image.dpm-solver.7.5.0"].numpy()
+    same = np.array_equal(np.array(image), want)
+    print(f"the official classes loaded {folder}: first reference image {'identical' if same else 'DIFFERENT'}")
+    return 0 if same else 1
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--load-check":  # ... --load-check FOLDER OUT
+        sys.exit(load_check(Path(sys.argv[2]), Path(sys.argv[3])))
     main(Path(sys.argv[1]))

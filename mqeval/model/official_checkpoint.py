@@ -210,19 +210,32 @@ def check_official_compatible(config: MetaQueryConfig) -> None:
     need(config.backbone.tuning != "lora", "backbone.tuning", config.backbone.tuning, "no LoRA")
 
 
+def latent_geometry(config: MetaQueryConfig) -> tuple[int, int]:
+    """(latent channels, VAE downsampling factor) from the decoder repository's vae/config.json."""
+    from mqeval.model.decoders.base import diffusers_source
+
+    path = Path(diffusers_source(config.decoder)[0]) / "vae" / "config.json"
+    try:
+        vae = json.loads(path.read_text())
+        blocks = vae.get("encoder_block_out_channels") or vae["block_out_channels"]
+        return int(vae["latent_channels"]), 2 ** (len(blocks) - 1)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: cannot read the VAE's latent channels and downsampling ({exc!r})") from None
+
+
 def official_config(config: MetaQueryConfig) -> dict[str, Any]:
     """The official config.json for an mqeval config (the inverse of config_from_official)."""
     check_official_compatible(config)
     decoder_id = config.decoder.model_id
     sana = config.decoder.family == "sana"
-    factor = 32 if sana else 8  # the VAE's downsampling, as the official configs state it
+    channels, factor = latent_geometry(config)
     freeze = ["vae"] + (["model.mllm_backbone"] if config.backbone.tuning == "frozen" else []) + (
         [] if config.decoder.train else ["model.transformer"])
     return {
         "architectures": ["MetaQuery"], "model_type": MODEL_TYPE,
         "mllm_id": config.backbone.model_id, "diffusion_model_id": decoder_id, "vae_id": decoder_id,
         "noise_scheduler_id": decoder_id, "scheduler_id": decoder_id,
-        "input_size": config.decoder.resolution // factor, "in_channels": 32 if sana else 4,
+        "input_size": config.decoder.resolution // factor, "in_channels": channels,
         "vae_downsample_f": factor, "loss_type": "flow" if sana else "diff",
         "num_metaqueries": config.condition.num_queries, "max_input_text_tokens": config.condition.max_prompt_tokens,
         "connector_num_hidden_layers": config.connector.num_layers, "system_prompt": config.condition.system_prompt,

@@ -17,6 +17,7 @@ from mqeval.errors import UserError
 from mqeval.model import official_checkpoint as official
 
 CONVERSION_NAME = "conversion.json"
+UNUSED_BY_OFFICIAL = ("backbone.model.lm_head.",)  # the official model replaces the MLLM's head by an identity
 
 
 def _save(tensors: dict[str, Any], path: Path) -> None:
@@ -44,8 +45,14 @@ def from_official(source: Path, target: Path, check: bool = True) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     _save(state, target / WEIGHTS_NAME)
     write_config(target, config)
-    if check:
-        MetaQuery.from_pretrained(target)  # every saved name and shape against the model the config builds
+    if check:  # every saved name and shape against the model the config builds, and nothing of it left out
+        model = MetaQuery.from_pretrained(target)
+        absent = sorted(name for name, _ in model.named_parameters()
+                        if name not in state and not name.startswith(UNUSED_BY_OFFICIAL))
+        if absent:
+            (target / WEIGHTS_NAME).unlink()
+            raise UserError(f"{checkpoint} lacks {len(absent)} weight(s) the official model has, e.g. "
+                            + ", ".join(absent[:3]))
     write_json(target / CONVERSION_NAME, {
         "from": "official", "official_code": "facebookresearch/metaquery@206f6de", "source": str(checkpoint),
         "source_sha256": official.weights_sha256(checkpoint), "sha256": sha256_file(target / WEIGHTS_NAME),
