@@ -33,7 +33,8 @@ _BACKBONE_PREFIXES = {
     "qwen2_5_vl": (("model.mllm_backbone.model.", "backbone.model.model.language_model."),
                    ("model.mllm_backbone.visual.", "backbone.model.model.visual.")),
     "llava_onevision": (("model.mllm_backbone.language_model.model.", "backbone.model.model.language_model."),
-                        ("model.mllm_backbone.vision_tower.", "backbone.model.model.vision_tower."),
+                        # transformers 5 drops SigLIP's inner vision_model level
+                        ("model.mllm_backbone.vision_tower.vision_model.", "backbone.model.model.vision_tower."),
                         ("model.mllm_backbone.multi_modal_projector.", "backbone.model.model.multi_modal_projector."),
                         ("model.mllm_backbone.image_newline", "backbone.model.model.image_newline")),
 }

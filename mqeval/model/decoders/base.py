@@ -53,6 +53,11 @@ class Decoder(nn.Module):
     def loss(self, images, cond, mask, generator: Generators = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def loss_at(self, x0, noise, time, cond, mask) -> torch.Tensor:
+        """The loss for given clean latents, noise and times [B] (sigmas for flow decoders, integer timesteps for
+        DDPM ones): `loss` without its random draws, for comparisons with another implementation's draws."""
+        raise NotImplementedError
+
     def make_scheduler(self, name: str) -> Any:
         raise NotImplementedError
 

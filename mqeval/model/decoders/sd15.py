@@ -68,6 +68,10 @@ class SD15Decoder(Decoder):
         x0 = self.encode(images, generator).float()
         noise = randn(x0.shape, generator, x0.device)
         t = randint(self.noise_scheduler.config.num_train_timesteps, (x0.shape[0],), generator, x0.device)
+        return self.loss_at(x0, noise, t, cond, mask)
+
+    def loss_at(self, x0, noise, t, cond, mask) -> torch.Tensor:
+        """The loss for given clean latents, noise and integer timesteps [B] (what `loss` draws)."""
         x_t = self.noise_scheduler.add_noise(x0, noise, t)
         if self.config.prediction_type == "v_prediction":
             target = self.noise_scheduler.get_velocity(x0, noise, t)
