@@ -4,6 +4,8 @@ they compute, for mqeval to load and compare (scripts/check_official_metaquery.p
     PYTHONPATH=.official/metaquery:.official/metaquery-code python scripts/official_metaquery_reference.py OUT
     ... official_metaquery_reference.py --load-check FOLDER OUT/VARIANT   (the official classes load FOLDER, e.g.
                                                  written by `mqeval convert-checkpoint to-official`)
+    ... official_metaquery_reference.py --time-geneval FOLDER PROMPTS_JSON OUT_JSON   (the sample_geneval.py loop,
+                                                 timed: scripts/bench_official_sampling.py runs it)
 
 Runs only in the side environment of docs/official-code.md (transformers 4.49.0, diffusers 0.33.1 and
 huggingface-hub 0.29.1 in front of the lock's torch): mqeval is not imported. Nothing is downloaded: the base
@@ -343,7 +345,53 @@ def load_check(folder: Path, out: Path) -> int:
     return 0 if same else 1
 
 
+def time_geneval_loop(folder: Path, prompts_file: Path, out_file: Path) -> None:
+    """The sampling loop of the official eval/sample_geneval.py on `folder`: per prompt, seed_everything(42), the
+    pipeline with 4 images per prompt (30 steps, guidance 7.5), each image saved as PNG. Writes its wall time and
+    where it went (condition encoding, denoiser calls, VAE decoding, PNG writing) to `out_file` as JSON."""
+    import tempfile
+
+    from trainer_utils import find_newest_checkpoint, seed_everything
+    from pipeline_metaquery import MetaQueryPipeline
+
+    pipeline = MetaQueryPipeline.from_pretrained(find_newest_checkpoint(str(folder)), _gradient_checkpointing=False)
+    pipeline = pipeline.float().eval()
+    spent = {"condition": 0.0, "denoiser": 0.0, "vae_decode": 0.0, "png": 0.0}
+
+    def timed(owner, name: str, key: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+        setattr(owner, name, wrapper)
+
+    timed(pipeline.model, "encode_condition", "condition")
+    timed(pipeline.model, "forward", "denoiser")  # MLLMInContext.forward: the Sana / UNet call
+    timed(pipeline, "decode_latents", "vae_decode")
+    prompts = json.loads(prompts_file.read_text())
+    images = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        for i, prompt in enumerate(prompts):
+            seed_everything(42)
+            samples = pipeline(caption=prompt, image=None, num_inference_steps=30, guidance_scale=7.5,
+                               num_images_per_prompt=4, enable_progress_bar=False).images
+            saving = time.perf_counter()
+            for j, image in enumerate(samples):
+                image.save(Path(tmp) / f"{i:05}-{j:05}.png")
+            spent["png"] += time.perf_counter() - saving
+            images += len(samples)
+        wall = time.perf_counter() - start
+    out_file.write_text(json.dumps({"images": images, "seconds": wall, "spent": spent}) + "\n")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--load-check":  # ... --load-check FOLDER OUT
         sys.exit(load_check(Path(sys.argv[2]), Path(sys.argv[3])))
+    if sys.argv[1] == "--time-geneval":  # ... --time-geneval FOLDER PROMPTS_JSON OUT_JSON
+        sys.exit(time_geneval_loop(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])))
     main(Path(sys.argv[1]), sys.argv[2:])
