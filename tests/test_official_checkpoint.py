@@ -157,6 +157,19 @@ def test_a_card_that_contradicts_the_checkpoint_is_an_error_naming_the_field():
         load_model(card, checkpoint=weights.path)
 
 
+def test_a_card_naming_the_wrong_format_is_an_error(tmp_path):
+    from mqeval.errors import MissingCheckpointError
+    from mqeval.model.kinds import kind_of
+    from mqeval.zoo import resolve_card
+
+    text = (REPO / "model_zoo" / "metaquery-tiny-official.yaml").read_text()
+    card_file = tmp_path / "mine.yaml"
+    card_file.write_text(text.replace("format: official", "format: mqeval"))
+    card = resolve_card(str(card_file))
+    with pytest.raises(MissingCheckpointError, match="checkpoint.format 'mqeval'"):
+        kind_of(card).resolve_weights(card, None)
+
+
 def test_the_conversion_is_made_once_and_reused():
     first = converted_folder(RUN)
     stamp = (first / "model.safetensors").stat().st_mtime_ns

@@ -7,7 +7,7 @@ card's kind means (its weights, its record, its summary) is its ModelKind's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from mqeval.contract.text_to_image import Capabilities
 from mqeval.errors import ConfigError
@@ -24,6 +24,9 @@ class CheckpointConfig:
     sha256: Optional[str] = None  # of the folder's model.safetensors
     source: str = ""  # how a user obtains it (e.g. "train with model_zoo/metaquery-b.train.yaml")
     random_init: bool = False  # tiny test cards only: seeded random trainable parts, scores are meaningless
+    # "official": a folder of the authors' trainer (facebookresearch/metaquery), converted once; None: told by the
+    # folder's config.json (an official one has model_type "metaquery").
+    format: Optional[Literal["mqeval", "official"]] = None
 
 
 @dataclass(frozen=True)

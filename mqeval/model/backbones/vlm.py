@@ -23,6 +23,11 @@ class ProcessorBackbone(Backbone):
         from transformers import AutoProcessor
 
         self.processor = AutoProcessor.from_pretrained(path)
+        # The PIL image processor where transformers has one: the official code (transformers 4.49) used it, and the
+        # torchvision one resizes a little differently (images one grey level apart).
+        pil_twin = getattr(transformers, type(self.processor.image_processor).__name__ + "Pil", None)
+        if pil_twin is not None:
+            self.processor.image_processor = pil_twin.from_pretrained(path)
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
         model_cls = getattr(transformers, self.model_class)

@@ -36,6 +36,11 @@ class MetaQueryKind(ModelKind):
         if card.checkpoint.random_init:
             return Weights()
         path = locate(card.checkpoint.path) if card.checkpoint.path is not None else None
+        wanted = card.checkpoint.format
+        if path is not None and wanted is not None and path.exists() and (
+                official_checkpoint.is_official(path) != (wanted == "official")):
+            raise MissingCheckpointError(f"model_zoo/{card.name}.yaml says checkpoint.format {wanted!r}, but {path} "
+                                         "is not a checkpoint of that format")
         if path is not None and official_checkpoint.is_official(path):
             converted = converted_folder(path)  # no pin: the card names a folder its user trains
             return Weights(converted, checkpoint_sha256(converted))
