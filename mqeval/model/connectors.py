@@ -162,7 +162,14 @@ class ProjEncConnector(nn.Module):
 
 
 def build_connector(in_dim: int, out_dim: int, config: ConnectorConfig, output_scale: float = 1.0) -> nn.Module:
-    """`output_scale` initialises the final RMSNorm gain to the decoder's expected caption scale."""
+    """`output_scale` initialises the final RMSNorm gain to the decoder's expected caption scale (OpenUni's
+    connector has no output norm)."""
+    if config.layout == "openuni":
+        from mqeval.model.openuni_connector import OpenUniConnector
+
+        return OpenUniConnector(in_dim, out_dim, config)
+    if config.architecture == "proj-enc-proj" or config.width is not None or config.intermediate_size is not None:
+        raise ConfigError("connector: proj-enc-proj, width and intermediate_size belong to layout 'openuni'")
     if config.architecture == "enc-proj":
         return EncProjConnector(in_dim, out_dim, config, output_scale)
     return ProjEncConnector(in_dim, out_dim, config, output_scale)

@@ -69,14 +69,18 @@ class ConditionEncoding:
 class ConnectorConfig:
     """Enc-Proj: encoder at the MLLM width, then project. Proj-Enc: project, then encode at the decoder width."""
 
-    architecture: Literal["enc-proj", "proj-enc"] = "enc-proj"
+    # proj-enc-proj (OpenUni only): Linear to `width`, encode, Linear to the caption width.
+    architecture: Literal["enc-proj", "proj-enc", "proj-enc-proj"] = "enc-proj"
     # "official": the authors' Qwen2Encoder (QK-norm with a gain per head, applied after the rotary embedding; no
     # final norm in Enc-Proj's encoder). "mqeval-v1": mqeval's first connector (one QK-norm gain shared by the
-    # heads, before the rotary embedding; a final encoder norm), kept for checkpoints trained with it.
-    layout: Literal["official", "mqeval-v1"] = "official"
+    # heads, before the rotary embedding; a final encoder norm), kept for checkpoints trained with it. "openuni":
+    # OpenUni's SigLIP-style encoder between plain Linear projections (mqeval.model.openuni_connector).
+    layout: Literal["official", "mqeval-v1", "openuni"] = "official"
     num_layers: int = 24
     num_heads: Optional[int] = None  # None -> encoder width / 64
     mlp_ratio: float = 4.0
+    intermediate_size: Optional[int] = None  # the MLP's width; None -> encoder width x mlp_ratio
+    width: Optional[int] = None  # the encoder's width where the architecture does not fix it (proj-enc-proj)
     rope_theta: float = 10000.0
 
 
