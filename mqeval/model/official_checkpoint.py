@@ -43,15 +43,17 @@ _EMBEDDING = {"qwen2_5_vl": "model.mllm_backbone.model.embed_tokens.weight",
 _DECODER_PREFIXES = {"sana": (("model.transformer.", "decoder.transformer."), ("vae.", "decoder.vae.")),
                      "sd15": (("model.transformer.", "decoder.unet."), ("vae.", "decoder.vae."))}
 # The connector: nn.Sequential(Qwen2Encoder, Linear, GELU, Linear, RMSNorm) -> EncProjConnector.
+_CONNECTOR_LAYERS = ("model.connector.0.layers.", "connector.encoder.layers.")
 _CONNECTOR_NAMES = (
-    ("model.connector.0.layers.", "connector.encoder.layers."),
     ("model.connector.1.", "connector.projector.0."),
     ("model.connector.3.", "connector.projector.2."),
     ("model.connector.4.", "connector.out_norm."),
 )
-_LAYER_NAMES = (  # inside one encoder layer
-    (".input_layernorm.", ".input_norm."), (".post_attention_layernorm.", ".post_attention_norm."),
-    (".self_attn.", ".attn."), (".mlp.", "."),
+# Inside one encoder layer; read backwards the last pair ("", "mlp.") catches the MLP's three projections, which sit
+# directly in mqeval's layer.
+_LAYER_NAMES = (
+    ("input_layernorm.", "input_norm."), ("post_attention_layernorm.", "post_attention_norm."),
+    ("self_attn.", "attn."), ("mlp.", ""),
 )
 
 
@@ -254,22 +256,32 @@ def _rename(name: str, pairs) -> str | None:
     return None
 
 
-def _connector_name(name: str) -> str | None:
-    mapped = _rename(name, _CONNECTOR_NAMES)
-    if mapped is not None and mapped.startswith("connector.encoder.layers."):
-        for source, target in _LAYER_NAMES:
-            mapped = mapped.replace(source, target)
-    return mapped
+def _flipped(pairs):
+    return tuple((target, source) for source, target in pairs)
 
 
-def _connector_official_name(name: str) -> str | None:
-    if name.startswith("connector.encoder.layers."):
-        for source, target in reversed(_LAYER_NAMES):
-            if target == ".":  # the MLP's three projections sit directly in mqeval's layer
-                name = re.sub(r"\.(gate_proj|up_proj|down_proj)\.", r".mlp.\1.", name)
-            else:
-                name = name.replace(target, source)
-    return _rename(name, tuple((t, s) for s, t in _CONNECTOR_NAMES))
+def _connector_name(name: str, to_mqeval: bool) -> str | None:
+    """A connector weight's name in the other layout (official <-> mqeval); None: it has no place there."""
+    layers = _CONNECTOR_LAYERS if to_mqeval else _CONNECTOR_LAYERS[::-1]
+    if name.startswith(layers[0]):
+        index, _, inner = name[len(layers[0]):].partition(".")
+        mapped = _rename(inner, _LAYER_NAMES if to_mqeval else _flipped(_LAYER_NAMES))
+        return None if mapped is None else f"{layers[1]}{index}.{mapped}"
+    return _rename(name, _CONNECTOR_NAMES if to_mqeval else _flipped(_CONNECTOR_NAMES))
+
+
+def _renamed(state: dict[str, Any], rename, unknown_message: str) -> dict[str, Any]:
+    """`state` under the names `rename` gives; names it maps to None are a UserError ("{n} {unknown_message} ...")."""
+    out, unknown = {}, []
+    for name, tensor in state.items():
+        mapped = rename(name)
+        if mapped is None:
+            unknown.append(name)
+        else:
+            out[mapped] = tensor
+    if unknown:
+        raise UserError(f"{len(unknown)} {unknown_message}, e.g. {', '.join(unknown[:3])}")
+    return out
 
 
 def to_mqeval(state: dict[str, "torch.Tensor"], config: MetaQueryConfig) -> dict[str, "torch.Tensor"]:
@@ -280,24 +292,15 @@ def to_mqeval(state: dict[str, "torch.Tensor"], config: MetaQueryConfig) -> dict
     embedding_key = _EMBEDDING[family]
     if embedding_key not in state:
         raise UserError(f"the checkpoint has no {embedding_key} (the embedding that holds the queries)")
-    out: dict[str, Any] = {}
-    unknown = []
-    for name, tensor in state.items():
-        if name == embedding_key:
-            rows = tensor.shape[0] - n - 2
-            if rows < 1:
-                raise UserError(f"{name} has {tensor.shape[0]} rows, fewer than num_metaqueries + 2 = {n + 2}")
-            out[_rename(name, pairs)] = tensor[:rows].clone()
-            out["query_tokens.markers"] = tensor[rows:rows + 2].clone()
-            out["query_tokens.queries"] = tensor[rows + 2:].clone()
-            continue
-        mapped = _connector_name(name) if name.startswith("model.connector.") else _rename(name, pairs)
-        if mapped is None:
-            unknown.append(name)
-        else:
-            out[mapped] = tensor
-    if unknown:
-        raise UserError(f"{len(unknown)} checkpoint key(s) map onto no mqeval module, e.g. {', '.join(unknown[:3])}")
+    embedding = state[embedding_key]
+    rows = embedding.shape[0] - n - 2
+    if rows < 1:
+        raise UserError(f"{embedding_key} has {embedding.shape[0]} rows, fewer than num_metaqueries + 2 = {n + 2}")
+    out = _renamed(state, lambda name: _connector_name(name, True) if name.startswith("model.connector.")
+                   else _rename(name, pairs), "checkpoint key(s) map onto no mqeval module")
+    out[_rename(embedding_key, pairs)] = embedding[:rows].clone()
+    out["query_tokens.markers"] = embedding[rows:rows + 2].clone()
+    out["query_tokens.queries"] = embedding[rows + 2:].clone()
     return out
 
 
@@ -308,21 +311,12 @@ def to_official(state: dict[str, "torch.Tensor"], config: MetaQueryConfig) -> di
 
     check_official_compatible(config)
     family = config.backbone.family
-    pairs = tuple((t, s) for s, t in _BACKBONE_PREFIXES[family] + _DECODER_PREFIXES[config.decoder.family])
+    pairs = _flipped(_BACKBONE_PREFIXES[family] + _DECODER_PREFIXES[config.decoder.family])
     embedding_key = _EMBEDDING[family]
-    out: dict[str, Any] = {}
-    unknown = []
-    for name, tensor in state.items():
-        if name.startswith("query_tokens.") or name.startswith("backbone.model.lm_head."):
-            continue
-        mapped = _connector_official_name(name) if name.startswith("connector.") else _rename(name, pairs)
-        if mapped is None:
-            unknown.append(name)
-        else:
-            out[mapped] = tensor
-    if unknown:
-        raise UserError(f"{len(unknown)} mqeval parameter(s) have no place in the official layout, e.g. "
-                        f"{', '.join(unknown[:3])}")
+    kept = {name: tensor for name, tensor in state.items()
+            if not name.startswith(("query_tokens.", "backbone.model.lm_head."))}
+    out = _renamed(kept, lambda name: _connector_name(name, False) if name.startswith("connector.")
+                   else _rename(name, pairs), "mqeval parameter(s) have no place in the official layout")
     base = out[embedding_key]
     out[embedding_key] = torch.cat([base, state["query_tokens.markers"].to(base.dtype),
                                     state["query_tokens.queries"].to(base.dtype)])
