@@ -171,9 +171,10 @@ def test_a_card_naming_the_wrong_format_is_an_error(tmp_path):
 
 
 def test_the_conversion_is_made_once_and_reused():
-    first = converted_folder(RUN)
+    first, sha = converted_folder(RUN)
     stamp = (first / "model.safetensors").stat().st_mtime_ns
-    assert converted_folder(RUN) == first
+    assert converted_folder(RUN) == (first, sha)
+    assert sha == json.loads((first / "conversion.json").read_text())["sha256"]
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
 
 

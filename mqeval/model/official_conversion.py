@@ -29,8 +29,9 @@ def _save(tensors: dict[str, Any], path: Path) -> None:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": "pt"})
 
 
-def from_official(source: Path, target: Path, check: bool = True) -> Path:
-    """Write the mqeval checkpoint of an official checkpoint (or run folder) into `target`; returns `target`."""
+def from_official(source: Path, target: Path, check: bool = True, source_sha256: str | None = None) -> Path:
+    """Write the mqeval checkpoint of an official checkpoint (or run folder) into `target`; returns `target`.
+    `source_sha256`: the weights' hash when the caller has it (hashing a real checkpoint takes minutes)."""
     from mqeval.fileio import sha256_file, write_json
     from mqeval.model.metaquery import WEIGHTS_NAME, MetaQuery, write_config
 
@@ -55,7 +56,8 @@ def from_official(source: Path, target: Path, check: bool = True) -> Path:
                             + ", ".join(absent[:3]))
     write_json(target / CONVERSION_NAME, {
         "from": "official", "official_code": "facebookresearch/metaquery@206f6de", "source": str(checkpoint),
-        "source_sha256": official.weights_sha256(checkpoint), "sha256": sha256_file(target / WEIGHTS_NAME),
+        "source_sha256": source_sha256 or official.weights_sha256(checkpoint),
+        "sha256": sha256_file(target / WEIGHTS_NAME),
     })
     return target
 
@@ -86,8 +88,9 @@ def to_official(source: Path, target: Path) -> Path:
     return target
 
 
-def converted_folder(source: Path) -> Path:
-    """The mqeval checkpoint of an official one, converted once into the cache (keyed by its weights' sha256)."""
+def converted_folder(source: Path) -> tuple[Path, str]:
+    """The mqeval checkpoint of an official one, converted once into the cache (keyed by its weights' sha256), and
+    the sha256 of its model.safetensors (checked against the record on reuse: the hash a run records)."""
     from mqeval.fileio import sha256_file
     from mqeval.model.metaquery import WEIGHTS_NAME
     from mqeval.paths import cache_dir
@@ -95,13 +98,14 @@ def converted_folder(source: Path) -> Path:
     checkpoint = official.newest_checkpoint(Path(source))
     sha = official.weights_sha256(checkpoint)
     target = cache_dir() / "converted" / f"official-{sha[:16]}"
-    record = target / CONVERSION_NAME
-    if record.is_file():
+    record, weights = target / CONVERSION_NAME, target / WEIGHTS_NAME
+    if record.is_file() and weights.is_file():
         try:
             done = json.loads(record.read_text())
         except json.JSONDecodeError:
             done = {}
-        weights = target / WEIGHTS_NAME
-        if done.get("source_sha256") == sha and weights.is_file() and sha256_file(weights) == done.get("sha256"):
-            return target
-    return from_official(checkpoint, target)
+        converted = sha256_file(weights)
+        if done.get("source_sha256") == sha and converted == done.get("sha256"):
+            return target, converted
+    from_official(checkpoint, target, source_sha256=sha)
+    return target, json.loads(record.read_text())["sha256"]

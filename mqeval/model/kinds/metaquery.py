@@ -29,21 +29,20 @@ class MetaQueryKind(ModelKind):
         if override is not None:
             path = Path(override)
             if official_checkpoint.is_official(path):  # the authors' trainer wrote it: converted once, cached
-                path = converted_folder(path)
-            elif not (path / "config.json").is_file():
+                return Weights(*converted_folder(path))
+            if not (path / "config.json").is_file():
                 raise MissingCheckpointError(f"--checkpoint {path} is not a checkpoint folder (no config.json there)")
             return Weights(path, checkpoint_sha256(path))
         if card.checkpoint.random_init:
             return Weights()
         path = locate(card.checkpoint.path) if card.checkpoint.path is not None else None
         wanted = card.checkpoint.format
-        if path is not None and wanted is not None and path.exists() and (
-                official_checkpoint.is_official(path) != (wanted == "official")):
+        is_official = path is not None and official_checkpoint.is_official(path)
+        if path is not None and wanted is not None and path.exists() and is_official != (wanted == "official"):
             raise MissingCheckpointError(f"model_zoo/{card.name}.yaml says checkpoint.format {wanted!r}, but {path} "
                                          "is not a checkpoint of that format")
-        if path is not None and official_checkpoint.is_official(path):
-            converted = converted_folder(path)  # no pin: the card names a folder its user trains
-            return Weights(converted, checkpoint_sha256(converted))
+        if is_official:
+            return Weights(*converted_folder(path))  # no pin: the card names a folder its user trains
         if path is None or not (path / "config.json").is_file():
             where = f" at {path}" if path else ""
             how = card.checkpoint.source or (
