@@ -48,28 +48,19 @@ def mqeval_generate(card: str, run: Path, limit: int, tmp: Path) -> dict:
     from mqeval.model.metaquery import MetaQuery
     from mqeval.model.pipeline import MetaQueryPipeline
 
-    spent = {"condition": 0.0, "denoiser": 0.0, "vae_decode": 0.0}
-    calls = {"generate": 0.0}
-
-    def timed(owner, name: str, key: str, into: dict) -> None:
-        inner = getattr(owner, name)
-
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                into[key] += time.perf_counter() - start
-        setattr(owner, name, wrapper)
-
     from mqeval.zoo import load_card
 
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from official_metaquery_reference import add_timer  # the same timer as the official side's
+
+    spent = {"condition": 0.0, "denoiser": 0.0, "vae_decode": 0.0}
+    calls = {"generate": 0.0}
     decoder = DECODERS.get(load_card(card).metaquery.decoder.family)
-    timed(Backbone, "forward", "condition", spent)
-    timed(MetaQuery, "condition_from_states", "condition", spent)
-    timed(decoder, "denoise", "denoiser", spent)
-    timed(decoder, "decode", "vae_decode", spent)
-    timed(MetaQueryPipeline, "__call__", "generate", calls)
+    add_timer(Backbone, "forward", "condition", spent)
+    add_timer(MetaQuery, "condition_from_states", "condition", spent)
+    add_timer(decoder, "denoise", "denoiser", spent)
+    add_timer(decoder, "decode", "vae_decode", spent)
+    add_timer(MetaQueryPipeline, "__call__", "generate", calls)
     start = time.perf_counter()
     command = typer.main.get_command(app)
     command.main(["generate", "geneval", "--model", card, "--checkpoint", str(run), "--limit", str(limit), "--out",

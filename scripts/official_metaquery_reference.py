@@ -345,6 +345,20 @@ def load_check(folder: Path, out: Path) -> int:
     return 0 if same else 1
 
 
+def add_timer(owner, name: str, key: str, spent: dict[str, float]) -> None:
+    """Wrap `owner.name` so that the seconds of every call add to spent[key] (scripts/bench_official_sampling.py
+    times mqeval's side with it too)."""
+    inner = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[key] += time.perf_counter() - start
+    setattr(owner, name, wrapper)
+
+
 def time_geneval_loop(folder: Path, prompts_file: Path, out_file: Path) -> None:
     """The sampling loop of the official eval/sample_geneval.py on `folder`: per prompt, seed_everything(42), the
     pipeline with 4 images per prompt (30 steps, guidance 7.5), each image saved as PNG. Writes its wall time and
@@ -358,20 +372,9 @@ def time_geneval_loop(folder: Path, prompts_file: Path, out_file: Path) -> None:
     pipeline = pipeline.float().eval()
     spent = {"condition": 0.0, "denoiser": 0.0, "vae_decode": 0.0, "png": 0.0}
 
-    def timed(owner, name: str, key: str) -> None:
-        inner = getattr(owner, name)
-
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                spent[key] += time.perf_counter() - start
-        setattr(owner, name, wrapper)
-
-    timed(pipeline.model, "encode_condition", "condition")
-    timed(pipeline.model, "forward", "denoiser")  # MLLMInContext.forward: the Sana / UNet call
-    timed(pipeline, "decode_latents", "vae_decode")
+    add_timer(pipeline.model, "encode_condition", "condition", spent)
+    add_timer(pipeline.model, "forward", "denoiser", spent)  # MLLMInContext.forward: the Sana / UNet call
+    add_timer(pipeline, "decode_latents", "vae_decode", spent)
     prompts = json.loads(prompts_file.read_text())
     images = 0
     with tempfile.TemporaryDirectory() as tmp:
